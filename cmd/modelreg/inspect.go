@@ -1,0 +1,66 @@
+package main
+
+import (
+	"fmt"
+	"sort"
+	"text/tabwriter"
+
+	"github.com/urfave/cli/v2"
+)
+
+func inspectCommand() *cli.Command {
+	return &cli.Command{
+		Name:        "inspect",
+		Usage:       "show a model version: digest, lineage, config and files",
+		ArgsUsage:   "REF",
+		Description: "Example:\n  modelreg inspect localhost:5000/team/sentiment:production",
+		Flags:       []cli.Flag{outputFlag},
+		Action: func(c *cli.Context) error {
+			if err := exactArgs(c, "REF"); err != nil {
+				return err
+			}
+			asJSON, err := jsonOutput(c)
+			if err != nil {
+				return err
+			}
+			cl, err := client(c)
+			if err != nil {
+				return err
+			}
+			in, err := cl.Inspect(c.Context, c.Args().Get(0))
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSON(c.App.Writer, in)
+			}
+			w := c.App.Writer
+			fmt.Fprintf(w, "Reference:    %s\nDigest:       %s\nArtifactType: %s\nManifest:     %d bytes\n", in.Reference, in.Digest, in.ArtifactType, in.Size)
+			if cfg, ok := in.Config["config"].(map[string]any); ok {
+				for _, k := range []string{"format", "architecture", "paramSize", "precision", "quantization"} {
+					if v, ok := cfg[k].(string); ok && v != "" {
+						fmt.Fprintf(w, "%-13s %s\n", k+":", v)
+					}
+				}
+			}
+			if len(in.Annotations) > 0 {
+				fmt.Fprintln(w, "Annotations:")
+				keys := make([]string, 0, len(in.Annotations))
+				for k := range in.Annotations {
+					keys = append(keys, k)
+				}
+				sort.Strings(keys)
+				for _, k := range keys {
+					fmt.Fprintf(w, "  %s=%s\n", k, in.Annotations[k])
+				}
+			}
+			fmt.Fprintln(w, "Files:")
+			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "  PATH\tSIZE\tMEDIA TYPE\tDIGEST")
+			for _, f := range in.Files {
+				fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", f.Path, humanBytes(f.Size), f.MediaType, f.Digest)
+			}
+			return tw.Flush()
+		},
+	}
+}

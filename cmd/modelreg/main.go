@@ -1,0 +1,224 @@
+// Command modelreg is a model registry on any OCI registry: push model
+// versions with lineage, move aliases under a signed policy gate, and pull
+// with verification at deploy time. Run `modelreg --help`.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/modelreg/modelreg"
+	"github.com/modelreg/modelreg/errdef"
+)
+
+// Exit codes (DESIGN.md "Command line").
+const (
+	exitOK     = 0
+	exitError  = 1
+	exitUsage  = 2
+	exitDenied = 3
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+func newApp(stdout, stderr io.Writer) *cli.App {
+	return &cli.App{
+		Name:  "modelreg",
+		Usage: "a model registry on any OCI registry",
+		Description: "Model versions are OCI artifacts (CNCF ModelPack, one layer per file) with lineage;\n" +
+			"aliases such as staging and production are tags; cosign signatures and a\n" +
+			"policy gate decide what may be promoted and deployed.\n\n" +
+			"References are HOST[:PORT]/REPO[:TAG|@DIGEST]; a bare repository means :latest.\n" +
+			"Credentials come from the docker config; loopback registries use plain HTTP.\n" +
+			"Exit codes: 0 success, 1 error, 2 usage, 3 denied (verification or policy).",
+		Writer:                 stdout,
+		ErrWriter:              stderr,
+		HideHelpCommand:        true,
+		UseShortOptionHandling: false,
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "plain-http", Usage: "use plain HTTP for every registry (loopback registries always do)", EnvVars: []string{"MODELREG_PLAIN_HTTP"}},
+		},
+		Commands: []*cli.Command{
+			serveCommand(),
+			pushCommand(),
+			pullCommand(),
+			versionsCommand(),
+			inspectCommand(),
+			aliasCommand(),
+			keygenCommand(),
+			signCommand(),
+			verifyCommand(),
+			promoteCommand(),
+		},
+		ExitErrHandler: func(*cli.Context, error) {},
+		OnUsageError: func(c *cli.Context, err error, _ bool) error {
+			return usageError{err}
+		},
+	}
+}
+
+// run executes the command line and returns the exit code.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	app := newApp(stdout, stderr)
+	err := app.RunContext(ctx, reorderArgs(app, args))
+	if err == nil {
+		return exitOK
+	}
+	var ue usageError
+	var de deniedReport
+	switch {
+	case errors.As(err, &ue):
+		fmt.Fprintf(stderr, "modelreg: %v\nRun 'modelreg --help' or 'modelreg COMMAND --help' for usage.\n", ue.err)
+		return exitUsage
+	case errors.As(err, &de):
+		fmt.Fprintf(stderr, "modelreg: %v\n", de.err)
+		return exitDenied
+	case errors.Is(err, errdef.ErrDenied):
+		fmt.Fprintf(stderr, "modelreg: %v\n", err)
+		return exitDenied
+	default:
+		fmt.Fprintf(stderr, "modelreg: %v\n", err)
+		return exitError
+	}
+}
+
+// usageError marks wrong arguments or flags (exit 2).
+type usageError struct{ err error }
+
+func (u usageError) Error() string { return u.err.Error() }
+
+// deniedReport carries an error already explained on stdout (exit 3).
+type deniedReport struct{ err error }
+
+func (d deniedReport) Error() string { return d.err.Error() }
+
+// exactArgs checks the number of positional arguments.
+func exactArgs(c *cli.Context, names ...string) error {
+	if c.NArg() != len(names) {
+		return usageError{fmt.Errorf("%s takes %d argument(s): %s; got %d", c.Command.FullName(), len(names), strings.Join(names, " "), c.NArg())}
+	}
+	return nil
+}
+
+// outputFlag is the --output flag every command has.
+var outputFlag = &cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "text", Usage: "output format: text or json (one JSON document on stdout)"}
+
+// jsonOutput reports whether --output json was asked for, refusing other
+// values than text and json.
+func jsonOutput(c *cli.Context) (bool, error) {
+	switch o := c.String("output"); o {
+	case "json":
+		return true, nil
+	case "text", "":
+		return false, nil
+	default:
+		return false, usageError{fmt.Errorf("--output %q: want text or json", o)}
+	}
+}
+
+// printJSON writes v as one indented JSON document.
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// client builds the Go API client from global flags.
+func client(c *cli.Context) (*modelreg.Client, error) {
+	opts := modelreg.Options{PlainHTTP: c.Bool("plain-http")}
+	if c.IsSet("concurrency") {
+		opts.Concurrency = c.Int("concurrency")
+	}
+	return modelreg.New(opts)
+}
+
+// password returns COSIGN_PASSWORD, as cosign does. An unset variable is an
+// error that says what to do, since modelreg never prompts in CI.
+func password() ([]byte, error) {
+	p, ok := os.LookupEnv("COSIGN_PASSWORD")
+	if !ok {
+		return nil, fmt.Errorf("%w: set COSIGN_PASSWORD to the key's password (it may be empty)", errdef.ErrInvalidInput)
+	}
+	return []byte(p), nil
+}
+
+// reorderArgs moves the flags of a command that stand after its positional
+// arguments in front of them, so `modelreg push REF DIR --alias x` works as
+// with oras, crane and cosign (urfave/cli v2 stops at the first argument).
+func reorderArgs(app *cli.App, args []string) []string {
+	if len(args) < 2 {
+		return args
+	}
+	out := []string{args[0]}
+	i := 1
+	// Global flags before the command.
+	for i < len(args) && strings.HasPrefix(args[i], "-") {
+		out = append(out, args[i])
+		i++
+	}
+	cmds := app.Commands
+	var cmd *cli.Command
+	for i < len(args) {
+		var next *cli.Command
+		for _, c := range cmds {
+			if c.HasName(args[i]) {
+				next = c
+			}
+		}
+		if next == nil {
+			break
+		}
+		cmd = next
+		out = append(out, args[i])
+		i++
+		cmds = cmd.Subcommands
+	}
+	if cmd == nil {
+		return append(out, args[i:]...)
+	}
+	takesValue := map[string]bool{}
+	for _, f := range cmd.Flags {
+		_, isBool := f.(*cli.BoolFlag)
+		for _, n := range f.Names() {
+			takesValue[n] = !isBool
+		}
+	}
+	var flags, pos []string
+	for ; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			pos = append(pos, args[i+1:]...)
+			break
+		}
+		if strings.HasPrefix(a, "-") && a != "-" {
+			flags = append(flags, a)
+			name := strings.TrimLeft(a, "-")
+			if !strings.Contains(name, "=") && takesValue[name] && i+1 < len(args) {
+				flags = append(flags, args[i+1])
+				i++
+			}
+			continue
+		}
+		pos = append(pos, a)
+	}
+	out = append(out, flags...)
+	if len(pos) > 0 {
+		out = append(out, "--")
+		out = append(out, pos...)
+	}
+	return out
+}

@@ -1,0 +1,74 @@
+package main
+
+import (
+	"fmt"
+	"io"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/modelreg/modelreg"
+)
+
+func promoteCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "promote",
+		Usage:     "move an alias to a version when the promotion policy allows it",
+		ArgsUsage: "REF",
+		Description: "Every rule of the policy's section for ALIAS is checked against the digest REF names.\n" +
+			"When all pass the alias moves; otherwise every failing rule is listed, nothing changes,\n" +
+			"and the exit code is 3.\n\n" +
+			"Example:\n  modelreg promote localhost:5000/team/sentiment:v3 --to production --policy policy.yaml",
+		Flags: []cli.Flag{
+			outputFlag,
+			&cli.StringFlag{Name: "to", Required: true, Usage: "the `ALIAS` to move"},
+			&cli.StringFlag{Name: "policy", Required: true, Usage: "promotion policy `FILE`"},
+		},
+		Action: func(c *cli.Context) error {
+			if err := exactArgs(c, "REF"); err != nil {
+				return err
+			}
+			asJSON, err := jsonOutput(c)
+			if err != nil {
+				return err
+			}
+			cl, err := client(c)
+			if err != nil {
+				return err
+			}
+			res, err := cl.Promote(c.Context, c.Args().Get(0), c.String("to"), modelreg.PromoteOptions{Policy: c.String("policy")})
+			if res != nil {
+				if asJSON {
+					if perr := printJSON(c.App.Writer, res); perr != nil {
+						return perr
+					}
+				} else {
+					printPromotion(c.App.Writer, res)
+				}
+			}
+			return err
+		},
+	}
+}
+
+func printPromotion(w io.Writer, res *modelreg.PromoteResult) {
+	if res.Moved {
+		prev := res.Previous
+		if prev == "" {
+			prev = "unset"
+		}
+		fmt.Fprintf(w, "Promoted %s to %s (was %s)\n", res.Reference, res.Alias, prev)
+	} else {
+		fmt.Fprintf(w, "Refused to promote %s to %s; nothing changed\n", res.Reference, res.Alias)
+	}
+	printRules(w, res.Decision)
+}
+
+func printRules(w io.Writer, d modelreg.Decision) {
+	for _, r := range d.Rules {
+		mark := "pass"
+		if !r.Passed {
+			mark = "FAIL"
+		}
+		fmt.Fprintf(w, "  %s  %s: %s\n", mark, r.Rule, r.Reason)
+	}
+}

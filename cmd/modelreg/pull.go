@@ -1,0 +1,70 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/modelreg/modelreg"
+)
+
+func pullCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "pull",
+		Usage:     "pull the files of a model version into a folder, verifying first",
+		ArgsUsage: "REF DIR",
+		Description: "Resolves REF once and pulls by digest. With --key or --policy the digest is verified\n" +
+			"before a byte is written (exit 3 when it fails). Files land in a temporary folder beside\n" +
+			"DIR and are renamed into place; files DIR already holds are not downloaded again.\n\n" +
+			"Example:\n  modelreg pull registry.example.com/team/sentiment:production /models --key release.pub --policy policy.yaml",
+		Flags: []cli.Flag{
+			outputFlag,
+			&cli.StringSliceFlag{Name: "include", Usage: "only files matching `GLOB` (path, or base name when it has no '/'; repeatable)"},
+			&cli.StringSliceFlag{Name: "key", Usage: "public key `FILE`: require a valid signature by one of the keys (repeatable)"},
+			&cli.StringFlag{Name: "policy", Usage: "policy `FILE`: require the rules of the alias in REF to pass"},
+			&cli.IntFlag{Name: "concurrency", Usage: "files downloaded at once (default 5)"},
+		},
+		Action: func(c *cli.Context) error {
+			if err := exactArgs(c, "REF", "DIR"); err != nil {
+				return err
+			}
+			asJSON, err := jsonOutput(c)
+			if err != nil {
+				return err
+			}
+			cl, err := client(c)
+			if err != nil {
+				return err
+			}
+			res, err := cl.Pull(c.Context, c.Args().Get(0), c.Args().Get(1), modelreg.PullOptions{
+				Include: c.StringSlice("include"),
+				Keys:    c.StringSlice("key"),
+				Policy:  c.String("policy"),
+			})
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSON(c.App.Writer, res)
+			}
+			w := c.App.Writer
+			got := 0
+			for _, f := range res.Files {
+				if f.Downloaded {
+					got++
+				}
+			}
+			if v := res.Verification; v != nil {
+				if len(v.Signers) > 0 {
+					fmt.Fprintf(w, "Verified signature by %v\n", v.Signers)
+				}
+				if v.Decision != nil {
+					fmt.Fprintf(w, "Policy allows %q for this digest\n", v.Decision.Alias)
+				}
+			}
+			fmt.Fprintf(w, "Pulled %s@%s into %s\n  files: %d (%d downloaded, %d already there, %s)\n",
+				res.Reference, res.Digest, res.Directory, len(res.Files), got, len(res.Files)-got, humanBytes(res.BytesDownloaded))
+			return nil
+		},
+	}
+}

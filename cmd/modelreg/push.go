@@ -1,0 +1,96 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/modelreg/modelreg"
+)
+
+func pushCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "push",
+		Usage:     "push a model folder as a new model version",
+		ArgsUsage: "REF DIR",
+		Description: "Packs every file of DIR as one layer of a CNCF ModelPack v1 artifact and pushes it.\n" +
+			"Without a version tag in REF the next free vN is allocated and latest moves to it;\n" +
+			"pushing identical files and metadata again reports the existing version.\n\n" +
+			"Example:\n  modelreg push localhost:5000/team/sentiment ./model --alias candidate \\\n" +
+			"    --dataset localhost:5000/data/reviews:v2 --source https://git.example.com/ml/sentiment --revision $(git rev-parse HEAD)",
+		Flags: []cli.Flag{
+			outputFlag,
+			&cli.StringSliceFlag{Name: "alias", Usage: "also point this alias at the version (repeatable)"},
+			&cli.StringSliceFlag{Name: "dataset", Usage: "dataset `REF` the model was trained on, resolved to its digest (repeatable)"},
+			&cli.StringFlag{Name: "parent", Usage: "base model `REF`, resolved to its digest"},
+			&cli.StringFlag{Name: "run-id", Usage: "training run ID"},
+			&cli.StringFlag{Name: "run-url", Usage: "training run URL"},
+			&cli.StringFlag{Name: "source", Usage: "source repository URL (org.opencontainers.image.source)"},
+			&cli.StringFlag{Name: "revision", Usage: "source commit (org.opencontainers.image.revision)"},
+			&cli.StringSliceFlag{Name: "annotation", Aliases: []string{"a"}, Usage: "manifest annotation `KEY=VALUE` (repeatable)"},
+			&cli.IntFlag{Name: "concurrency", Usage: "files uploaded at once (default 5)"},
+		},
+		Action: func(c *cli.Context) error {
+			if err := exactArgs(c, "REF", "DIR"); err != nil {
+				return err
+			}
+			asJSON, err := jsonOutput(c)
+			if err != nil {
+				return err
+			}
+			ann := map[string]string{}
+			for _, kv := range c.StringSlice("annotation") {
+				k, v, ok := strings.Cut(kv, "=")
+				if !ok || k == "" {
+					return usageError{fmt.Errorf("--annotation %q: want KEY=VALUE", kv)}
+				}
+				ann[k] = v
+			}
+			cl, err := client(c)
+			if err != nil {
+				return err
+			}
+			res, err := cl.Push(c.Context, c.Args().Get(0), c.Args().Get(1), modelreg.PushOptions{
+				Aliases:     c.StringSlice("alias"),
+				Datasets:    c.StringSlice("dataset"),
+				Parent:      c.String("parent"),
+				RunID:       c.String("run-id"),
+				RunURL:      c.String("run-url"),
+				Source:      c.String("source"),
+				Revision:    c.String("revision"),
+				Annotations: ann,
+			})
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSON(c.App.Writer, res)
+			}
+			w := c.App.Writer
+			if res.Created {
+				fmt.Fprintf(w, "Pushed %s:%s\n", res.Repository, res.Version)
+			} else {
+				fmt.Fprintf(w, "Unchanged: %s:%s already holds these files and metadata\n", res.Repository, res.Version)
+			}
+			fmt.Fprintf(w, "  digest: %s\n  tags:   %s\n", res.Digest, strings.Join(res.Tags, ", "))
+			fmt.Fprintf(w, "  files:  %d (%d uploaded, %d already in the registry, %s sent)\n",
+				len(res.Files), res.BlobsUploaded, res.BlobsSkipped, humanBytes(res.BytesUploaded))
+			return nil
+		},
+	}
+}
+
+// humanBytes formats n with a binary unit, e.g. "1.5 GiB".
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}

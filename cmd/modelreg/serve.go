@@ -1,0 +1,54 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/modelreg/modelreg/oci"
+)
+
+func serveCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "serve",
+		Usage: "run the embedded OCI registry (olareg) on this machine",
+		Description: "A registry for trying modelreg and for tests: OCI distribution-spec 1.1 with the\n" +
+			"referrers API and tag deletion, data kept under --root across restarts.\n" +
+			"It has no authentication: keep it on 127.0.0.1.\n\n" +
+			"Example:\n  modelreg serve --addr 127.0.0.1:5000 --root ./registry-data",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "addr", Value: "127.0.0.1:5000", Usage: "`HOST:PORT` to listen on (port 0 picks a free port)"},
+			&cli.StringFlag{Name: "root", Usage: "`DIR` holding the registry data (default: the user's data folder, modelreg/registry)"},
+		},
+		Action: func(c *cli.Context) error {
+			if err := exactArgs(c); err != nil {
+				return err
+			}
+			root := c.String("root")
+			if root == "" {
+				root = defaultRegistryRoot()
+			}
+			reg, err := oci.NewEmbeddedRegistry(c.String("addr"), root)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(c.App.ErrWriter, "modelreg: registry listening on %s, data in %s\n", reg.Addr, root)
+			return reg.Serve(c.Context)
+		},
+	}
+}
+
+// defaultRegistryRoot is $XDG_DATA_HOME/modelreg/registry or
+// ~/.local/share/modelreg/registry.
+func defaultRegistryRoot() string {
+	if d := os.Getenv("XDG_DATA_HOME"); d != "" {
+		return filepath.Join(d, "modelreg", "registry")
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "modelreg-registry"
+	}
+	return filepath.Join(home, ".local", "share", "modelreg", "registry")
+}

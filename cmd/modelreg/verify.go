@@ -1,0 +1,51 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/modelreg/modelreg/errdef"
+)
+
+func verifyCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "verify",
+		Usage:     "verify that a model version's digest is signed by a key",
+		ArgsUsage: "REF",
+		Description: "Resolves REF once and checks cosign signatures bound to that digest; a signature made\n" +
+			"for another digest never counts. Exit 3 when no key has a valid signature.\n\n" +
+			"Example:\n  modelreg verify localhost:5000/team/sentiment:production --key release.pub",
+		Flags: []cli.Flag{
+			outputFlag,
+			&cli.StringSliceFlag{Name: "key", Required: true, Usage: "public key `FILE` (repeatable: any one suffices)"},
+		},
+		Action: func(c *cli.Context) error {
+			if err := exactArgs(c, "REF"); err != nil {
+				return err
+			}
+			asJSON, err := jsonOutput(c)
+			if err != nil {
+				return err
+			}
+			cl, err := client(c)
+			if err != nil {
+				return err
+			}
+			res, err := cl.Verify(c.Context, c.Args().Get(0), c.StringSlice("key"))
+			if err != nil {
+				if asJSON && res != nil && errors.Is(err, errdef.ErrDenied) {
+					_ = printJSON(c.App.Writer, map[string]any{"reference": res.Reference, "digest": res.Digest, "verified": false, "signers": res.Signers})
+				}
+				return err
+			}
+			if asJSON {
+				return printJSON(c.App.Writer, map[string]any{"reference": res.Reference, "digest": res.Digest, "verified": true, "signers": res.Signers, "keyIds": res.KeyIDs})
+			}
+			fmt.Fprintf(c.App.Writer, "Verified %s\n  signed by: %s\n", res.Reference, strings.Join(res.Signers, ", "))
+			return nil
+		},
+	}
+}

@@ -1,0 +1,86 @@
+// Package modelreg is the Go API of modelreg, a model registry that lives
+// inside any OCI registry. Each method of [Client] is one use case — Push,
+// Pull, Versions, Inspect, SetAlias, Sign, Verify, Promote — composed from
+// the packages oci (registry and transfer), signing (cosign signatures and
+// in-toto attestations) and policy (the promotion policy). It keeps no state
+// of its own: the registry is the single source of truth.
+//
+// References are HOST[:PORT]/REPO[:TAG|@DIGEST]; a TAG is a version (vN,
+// allocated by Push and never moved) or an alias (a mutable tag such as
+// latest, staging, production). Errors callers branch on are the sentinels
+// of package errdef (ErrDenied, ErrNotFound, ErrInvalidInput, ErrIntegrity,
+// ErrUnsupported), wrapped with context.
+package modelreg
+
+import (
+
+	"oras.land/oras-go/v2/registry/remote"
+
+	"github.com/modelreg/modelreg/oci"
+	"github.com/modelreg/modelreg/signing"
+)
+
+// Options configure a Client. The zero value is usable.
+type Options struct {
+	// PlainHTTP speaks HTTP to every registry; loopback registries use
+	// HTTP anyway.
+	PlainHTTP bool
+	// DockerConfig is the docker config file holding registry
+	// credentials. If empty, $DOCKER_CONFIG/config.json or
+	// ~/.docker/config.json is used.
+	DockerConfig string
+	// Concurrency is how many files move at once. If ≤ 0,
+	// oci.DefaultConcurrency is used.
+	Concurrency int
+	// NoDigestCache turns off the file digest cache under the user's
+	// cache folder.
+	NoDigestCache bool
+}
+
+// Client runs modelreg's use cases against registries.
+type Client struct {
+	opts Options
+	oci  *oci.Client
+}
+
+// New returns a Client. It fails only when the docker config cannot be
+// read.
+func New(opts Options) (*Client, error) {
+	c, err := oci.NewClient(oci.ClientOptions{PlainHTTP: opts.PlainHTTP, DockerConfig: opts.DockerConfig})
+	if err != nil {
+		return nil, err
+	}
+	return &Client{opts: opts, oci: c}, nil
+}
+
+func (c *Client) transfer() oci.TransferOptions {
+	t := oci.TransferOptions{Concurrency: c.opts.Concurrency}
+	if !c.opts.NoDigestCache {
+		t.Cache = oci.DefaultDigestCache()
+	}
+	return t
+}
+
+func (c *Client) signingOptions(ref oci.Reference) signing.RegistryOptions {
+	return signing.RegistryOptions{PlainHTTP: c.oci.PlainHTTP(ref.Registry)}
+}
+
+// open parses s as a reference and opens its repository.
+func (c *Client) open(s string) (oci.Reference, *remote.Repository, error) {
+	ref, err := oci.ParseReference(s)
+	if err != nil {
+		return ref, nil, err
+	}
+	r, err := c.oci.Repository(ref)
+	return ref, r, err
+}
+
+// openRepo parses s as HOST/REPO (no tag) and opens it.
+func (c *Client) openRepo(s string) (oci.Reference, *remote.Repository, error) {
+	ref, err := oci.ParseRepository(s)
+	if err != nil {
+		return ref, nil, err
+	}
+	r, err := c.oci.Repository(ref)
+	return ref, r, err
+}

@@ -1,0 +1,99 @@
+package oci
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+
+	"oras.land/oras-go/v2/registry"
+	"oras.land/oras-go/v2/registry/remote"
+	"oras.land/oras-go/v2/registry/remote/auth"
+	"oras.land/oras-go/v2/registry/remote/credentials"
+	"oras.land/oras-go/v2/registry/remote/retry"
+)
+
+// UserAgent is sent with every registry request.
+const UserAgent = "modelreg"
+
+// ClientOptions configure a [Client]. The zero value is usable.
+type ClientOptions struct {
+	// PlainHTTP speaks HTTP instead of HTTPS to every registry. If false,
+	// only loopback registries (localhost, 127.0.0.0/8, ::1) use HTTP.
+	PlainHTTP bool
+	// DockerConfig is the docker config file to read credentials from. If
+	// empty, $DOCKER_CONFIG/config.json or ~/.docker/config.json is used,
+	// with its credential helpers, as docker, oras and cosign do.
+	DockerConfig string
+	// HTTPClient is the underlying client. If nil, oras-go's retrying
+	// client is used (5xx, 429 and connection resets are retried with
+	// backoff, at most 5 times).
+	HTTPClient *http.Client
+}
+
+// Client reaches registries with credentials from the docker config.
+type Client struct {
+	opts ClientOptions
+	auth *auth.Client
+}
+
+// NewClient returns a client. It fails only when the docker config exists
+// but cannot be read.
+func NewClient(opts ClientOptions) (*Client, error) {
+	var (
+		store credentials.Store
+		err   error
+	)
+	if opts.DockerConfig != "" {
+		store, err = credentials.NewStore(opts.DockerConfig, credentials.StoreOptions{})
+	} else {
+		store, err = credentials.NewStoreFromDocker(credentials.StoreOptions{})
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading registry credentials from the docker config: %w", err)
+	}
+	hc := opts.HTTPClient
+	if hc == nil {
+		hc = retry.DefaultClient
+	}
+	ac := &auth.Client{
+		Client:     hc,
+		Cache:      auth.NewCache(),
+		Credential: credentials.Credential(store),
+		Header:     http.Header{"User-Agent": {UserAgent}},
+	}
+	return &Client{opts: opts, auth: ac}, nil
+}
+
+// PlainHTTP reports whether registryHost is spoken to over plain HTTP.
+func (c *Client) PlainHTTP(registryHost string) bool {
+	return c.opts.PlainHTTP || IsLoopback(registryHost)
+}
+
+// Repository returns an oras-go repository for ref's HOST/REPO.
+func (c *Client) Repository(ref Reference) (*remote.Repository, error) {
+	repo, err := remote.NewRepository(ref.Name())
+	if err != nil {
+		return nil, fmt.Errorf("repository %s: %w", ref.Name(), err)
+	}
+	repo.Client = c.auth
+	repo.PlainHTTP = c.PlainHTTP(ref.Registry)
+	return repo, nil
+}
+
+// HTTP returns the authenticating HTTP client, for the transfer engine's
+// own requests (chunked uploads, ranged downloads).
+func (c *Client) HTTP() *auth.Client { return c.auth }
+
+// baseURL returns scheme://HOST/v2/REPO.
+func (c *Client) baseURL(ref Reference) string {
+	scheme := "https"
+	if c.PlainHTTP(ref.Registry) {
+		scheme = "http"
+	}
+	return scheme + "://" + ref.Registry + "/v2/" + ref.Repository
+}
+
+// withScope adds the repository scope hint so token auth asks once.
+func withScope(ctx context.Context, ref Reference, actions ...string) context.Context {
+	return auth.AppendRepositoryScope(ctx, registry.Reference{Registry: ref.Registry, Repository: ref.Repository}, actions...)
+}

@@ -1,0 +1,180 @@
+package oci
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	orasErrdef "oras.land/oras-go/v2/errdef"
+	"oras.land/oras-go/v2/registry/remote"
+)
+
+// ListTags returns every tag of the repository (all pages), or an empty
+// list for a repository that does not exist yet.
+func ListTags(ctx context.Context, repo *remote.Repository) ([]string, error) {
+	var tags []string
+	err := repo.Tags(ctx, "", func(page []string) error {
+		tags = append(tags, page...)
+		return nil
+	})
+	if err != nil {
+		if errors.Is(err, orasErrdef.ErrNotFound) || strings.Contains(err.Error(), "NAME_UNKNOWN") {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("listing tags of %s: %w", repo.Reference.Registry+"/"+repo.Reference.Repository, err)
+	}
+	return tags, nil
+}
+
+// VersionTags returns the version tags (vN) among tags, sorted by N.
+func VersionTags(tags []string) []string {
+	var vs []string
+	for _, t := range tags {
+		if IsVersionTag(t) {
+			vs = append(vs, t)
+		}
+	}
+	sort.Slice(vs, func(i, j int) bool {
+		a, _ := VersionNumber(vs[i])
+		b, _ := VersionNumber(vs[j])
+		return a < b
+	})
+	return vs
+}
+
+// AliasTags returns the tags that are aliases: neither version tags nor the
+// sha256-… tags of cosign signatures and referrers.
+func AliasTags(tags []string) []string {
+	var as []string
+	for _, t := range tags {
+		if ValidateAlias(t) == nil {
+			as = append(as, t)
+		}
+	}
+	sort.Strings(as)
+	return as
+}
+
+// PutTag points tag at the manifest m (its exact bytes). The registry
+// answers last-writer-wins: there is no conditional tag update in the
+// distribution spec.
+func PutTag(ctx context.Context, repo *remote.Repository, desc ocispec.Descriptor, m []byte, tag string) error {
+	if err := repo.PushReference(ctx, desc, bytes.NewReader(m), tag); err != nil {
+		return fmt.Errorf("tagging %s as %s: %w", desc.Digest, tag, err)
+	}
+	return nil
+}
+
+// DeleteTag removes tag itself (distribution-spec "content management":
+// DELETE /v2/<name>/manifests/<tag>), never the manifest by digest, which
+// would remove every tag of the version. Registries that cannot delete tags
+// (distribution 2.8, or delete disabled) give an error wrapping
+// errdef.ErrUnsupported.
+func DeleteTag(ctx context.Context, repo *remote.Repository, tag string) error {
+	return deleteTagRequest(ctx, repo, tag)
+}
+
+// VersionAllocation tunes AllocateVersion. The zero value is usable.
+type VersionAllocation struct {
+	// Settle is how long to wait after writing vN before checking that
+	// it still names our manifest. If ≤ 0, three times the round trips of
+	// the write (at least MinSettle) is used.
+	Settle time.Duration
+	// MaxAttempts bounds the retries. If ≤ 0, 50 is used.
+	MaxAttempts int
+}
+
+// MinSettle is the shortest settle time of AllocateVersion: long enough that
+// a concurrent pusher who saw vN free has written it by then, on loopback and
+// on a LAN.
+const MinSettle = 250 * time.Millisecond
+
+// AllocateVersion gives the manifest desc (bytes m) the next free version
+// tag vN and returns it. It never overwrites an existing version tag of
+// another manifest on its own: it checks that vN is free, writes it, waits
+// for concurrent pushers to settle, and checks again; if another pusher's
+// write won, it moves on to the next number. The registry has no
+// compare-and-swap, so this is safe as long as no other writer takes longer
+// than the settle time between its check and its write.
+func AllocateVersion(ctx context.Context, repo *remote.Repository, desc ocispec.Descriptor, m []byte, opts VersionAllocation) (string, error) {
+	attempts := opts.MaxAttempts
+	if attempts <= 0 {
+		attempts = 50
+	}
+	floor := 0
+	for attempt := 0; attempt < attempts; attempt++ {
+		tags, err := ListTags(ctx, repo)
+		if err != nil {
+			return "", err
+		}
+		n := floor
+		for _, t := range tags {
+			if k, ok := VersionNumber(t); ok && k > n {
+				n = k
+			}
+		}
+		n++
+		tag := VersionTag(n)
+		start := time.Now()
+		if _, err := repo.Resolve(ctx, tag); err == nil {
+			floor = n // taken since we listed
+			continue
+		} else if !errors.Is(err, orasErrdef.ErrNotFound) {
+			return "", err
+		}
+		if err := PutTag(ctx, repo, desc, m, tag); err != nil {
+			return "", err
+		}
+		settle := opts.Settle
+		if settle <= 0 {
+			settle = max(MinSettle, 3*time.Since(start))
+		}
+		select {
+		case <-ctx.Done():
+			return "", ctx.Err()
+		case <-time.After(settle):
+		}
+		got, err := repo.Resolve(ctx, tag)
+		if err != nil {
+			return "", fmt.Errorf("checking %s after writing it: %w", tag, err)
+		}
+		if got.Digest == desc.Digest {
+			return tag, nil
+		}
+		// Another pusher wrote vN after us: it keeps vN, we take the next.
+		floor = n
+		jitter := time.Duration(rand.Int64N(int64(50 * time.Millisecond)))
+		select {
+		case <-ctx.Done():
+			return "", ctx.Err()
+		case <-time.After(jitter):
+		}
+	}
+	return "", fmt.Errorf("could not allocate a version tag after %d attempts: too many concurrent pushes to %s/%s", attempts, repo.Reference.Registry, repo.Reference.Repository)
+}
+
+// FindVersion returns the version tag that names digest d, scanning version
+// tags newest first, or "" if none does.
+func FindVersion(ctx context.Context, repo *remote.Repository, tags []string, d digest.Digest) (string, error) {
+	vs := VersionTags(tags)
+	for i := len(vs) - 1; i >= 0; i-- {
+		desc, err := repo.Resolve(ctx, vs[i])
+		if err != nil {
+			if errors.Is(err, orasErrdef.ErrNotFound) {
+				continue
+			}
+			return "", err
+		}
+		if desc.Digest == d {
+			return vs[i], nil
+		}
+	}
+	return "", nil
+}

@@ -1,0 +1,108 @@
+package modelreg
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/modelreg/modelreg/errdef"
+	"github.com/modelreg/modelreg/oci"
+)
+
+// PullOptions select files and say what to verify before anything is
+// written. The zero value pulls every file without verification.
+type PullOptions struct {
+	// Include keeps files matching any of these globs (see
+	// oci.SelectFiles). Empty keeps all.
+	Include []string
+	// Keys are public key files: the version must carry a valid cosign
+	// signature by at least one of them.
+	Keys []string
+	// Policy is a promotion policy file: when the reference's tag is an
+	// alias the policy names, that alias's rules must pass on the digest.
+	Policy string
+}
+
+// PullResult says what Pull wrote.
+type PullResult struct {
+	Reference       string           `json:"reference"`
+	Digest          string           `json:"digest"`
+	Directory       string           `json:"directory"`
+	Files           []oci.PulledFile `json:"files"`
+	BytesDownloaded int64            `json:"bytesDownloaded"`
+	// Verification is what was checked before the pull, if anything.
+	Verification *Verification `json:"verification,omitempty"`
+}
+
+// Verification records the checks made at deploy time.
+type Verification struct {
+	Signers  []string  `json:"signers,omitempty"`
+	Decision *Decision `json:"decision,omitempty"`
+}
+
+// Pull writes the files of the version refStr names into dir.
+//
+// A tag is resolved once; everything after works on that digest. With Keys
+// or Policy the digest is verified before a byte is written, and a failed
+// check returns an error wrapping errdef.ErrDenied with dir untouched.
+// Every blob is checked against its digest and size while streaming; paths
+// that would leave dir are refused; files are written into a temporary
+// folder beside dir and renamed into place, so a failure leaves dir as it
+// was; files dir already holds are not downloaded again.
+func (c *Client) Pull(ctx context.Context, refStr, dir string, opts PullOptions) (*PullResult, error) {
+	ref, repo, err := c.open(refStr)
+	if err != nil {
+		return nil, err
+	}
+	if dir == "" {
+		return nil, fmt.Errorf("%w: pull needs a target folder", errdef.ErrInvalidInput)
+	}
+	desc, err := oci.Resolve(ctx, repo, ref)
+	if err != nil {
+		return nil, err
+	}
+	pinned := ref.WithDigest(desc.Digest)
+	pinned.Tag = ref.Tag
+	mv, err := oci.FetchModel(ctx, repo, ref, desc.Digest)
+	if err != nil {
+		return nil, err
+	}
+	files, err := oci.SelectFiles(mv, opts.Include)
+	if err != nil {
+		return nil, err
+	}
+	res := &PullResult{Reference: ref.String(), Digest: desc.Digest.String(), Directory: dir}
+	if len(opts.Keys) > 0 || opts.Policy != "" {
+		v, err := c.verifyForDeploy(ctx, pinned, mv, opts)
+		if err != nil {
+			return nil, err
+		}
+		res.Verification = v
+	}
+	pr, err := oci.PullFiles(ctx, repo, files, dir, oci.PullOptions{TransferOptions: c.transfer()})
+	if err != nil {
+		return nil, fmt.Errorf("pull %s into %s: %w", pinned, dir, err)
+	}
+	res.Files, res.BytesDownloaded = pr.Files, pr.BytesDownloaded
+	return res, nil
+}
+
+// verifyForDeploy checks signatures by opts.Keys and the policy's rules for
+// the alias named by ref.Tag, on ref.Digest.
+func (c *Client) verifyForDeploy(ctx context.Context, ref oci.Reference, mv *oci.ModelVersion, opts PullOptions) (*Verification, error) {
+	v := &Verification{}
+	if len(opts.Keys) > 0 {
+		vr, err := c.verifyDigest(ctx, ref, opts.Keys)
+		if err != nil {
+			return nil, err
+		}
+		v.Signers = vr.Signers
+	}
+	if opts.Policy != "" {
+		d, err := c.checkProtectedAlias(ctx, ref, mv, opts.Policy)
+		if err != nil {
+			return nil, err
+		}
+		v.Decision = d
+	}
+	return v, nil
+}

@@ -1,0 +1,228 @@
+package modelreg
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/opencontainers/go-digest"
+	"golang.org/x/sync/errgroup"
+	orasErrdef "oras.land/oras-go/v2/errdef"
+	"oras.land/oras-go/v2/registry/remote"
+
+	"github.com/modelreg/modelreg/errdef"
+	"github.com/modelreg/modelreg/oci"
+)
+
+// VersionInfo is one model version of a repository.
+type VersionInfo struct {
+	Version string   `json:"version"`
+	Digest  string   `json:"digest"`
+	Aliases []string `json:"aliases"`
+}
+
+// VersionList is the answer of Versions.
+type VersionList struct {
+	Repository string        `json:"repository"`
+	Versions   []VersionInfo `json:"versions"`
+}
+
+// AliasInfo is one alias of a repository.
+type AliasInfo struct {
+	Alias   string `json:"alias"`
+	Digest  string `json:"digest"`
+	Version string `json:"version"`
+}
+
+// AliasList is the answer of Aliases.
+type AliasList struct {
+	Repository string      `json:"repository"`
+	Aliases    []AliasInfo `json:"aliases"`
+}
+
+// tagMap resolves tags to digests, in parallel.
+func tagMap(ctx context.Context, repo *remote.Repository, tags []string) (map[string]digest.Digest, error) {
+	out := make([]digest.Digest, len(tags))
+	g, ctx := errgroup.WithContext(ctx)
+	g.SetLimit(8)
+	for i, t := range tags {
+		g.Go(func() error {
+			desc, err := repo.Resolve(ctx, t)
+			if errors.Is(err, orasErrdef.ErrNotFound) {
+				return nil // deleted since listed
+			}
+			if err != nil {
+				return fmt.Errorf("resolving %s: %w", t, err)
+			}
+			out[i] = desc.Digest
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	m := map[string]digest.Digest{}
+	for i, t := range tags {
+		if out[i] != "" {
+			m[t] = out[i]
+		}
+	}
+	return m, nil
+}
+
+// Versions lists the model versions (vN tags) of repository repoStr
+// (HOST/REPO), oldest first, each with the aliases that point at it.
+func (c *Client) Versions(ctx context.Context, repoStr string) (*VersionList, error) {
+	ref, repo, err := c.openRepo(repoStr)
+	if err != nil {
+		return nil, err
+	}
+	tags, err := oci.ListTags(ctx, repo)
+	if err != nil {
+		return nil, err
+	}
+	vs, as := oci.VersionTags(tags), oci.AliasTags(tags)
+	m, err := tagMap(ctx, repo, append(append([]string(nil), vs...), as...))
+	if err != nil {
+		return nil, err
+	}
+	res := &VersionList{Repository: ref.Name(), Versions: []VersionInfo{}}
+	for _, v := range vs {
+		d, ok := m[v]
+		if !ok {
+			continue
+		}
+		vi := VersionInfo{Version: v, Digest: d.String(), Aliases: []string{}}
+		for _, a := range as {
+			if m[a] == d {
+				vi.Aliases = append(vi.Aliases, a)
+			}
+		}
+		res.Versions = append(res.Versions, vi)
+	}
+	return res, nil
+}
+
+// Aliases lists the aliases of repository repoStr with the digest and
+// version each points at (version "" when the digest has no version tag).
+func (c *Client) Aliases(ctx context.Context, repoStr string) (*AliasList, error) {
+	ref, repo, err := c.openRepo(repoStr)
+	if err != nil {
+		return nil, err
+	}
+	tags, err := oci.ListTags(ctx, repo)
+	if err != nil {
+		return nil, err
+	}
+	vs, as := oci.VersionTags(tags), oci.AliasTags(tags)
+	m, err := tagMap(ctx, repo, append(append([]string(nil), vs...), as...))
+	if err != nil {
+		return nil, err
+	}
+	byDigest := map[digest.Digest]string{}
+	for _, v := range vs {
+		if d, ok := m[v]; ok {
+			byDigest[d] = v
+		}
+	}
+	res := &AliasList{Repository: ref.Name(), Aliases: []AliasInfo{}}
+	for _, a := range as {
+		if d, ok := m[a]; ok {
+			res.Aliases = append(res.Aliases, AliasInfo{Alias: a, Digest: d.String(), Version: byDigest[d]})
+		}
+	}
+	return res, nil
+}
+
+// SetAlias points alias at the version refStr names (tag or digest),
+// resolving a tag once. Returns the digest. It does not consult a promotion
+// policy: use Promote for protected aliases.
+func (c *Client) SetAlias(ctx context.Context, refStr, alias string) (digest.Digest, error) {
+	if err := oci.ValidateAlias(alias); err != nil {
+		return "", err
+	}
+	ref, repo, err := c.open(refStr)
+	if err != nil {
+		return "", err
+	}
+	desc, err := oci.Resolve(ctx, repo, ref)
+	if err != nil {
+		return "", err
+	}
+	mv, err := oci.FetchModel(ctx, repo, ref, desc.Digest)
+	if err != nil {
+		return "", err
+	}
+	return desc.Digest, oci.PutTag(ctx, repo, mv.Descriptor, mv.Raw, alias)
+}
+
+// RemoveAlias deletes the alias tag of repository repoStr. It refuses
+// version tags, and fails with errdef.ErrUnsupported on registries that
+// cannot delete tags.
+func (c *Client) RemoveAlias(ctx context.Context, repoStr, alias string) error {
+	if err := oci.ValidateAlias(alias); err != nil {
+		return err
+	}
+	ref, repo, err := c.openRepo(repoStr)
+	if err != nil {
+		return err
+	}
+	if err := oci.DeleteTag(ctx, repo, alias); err != nil {
+		if errors.Is(err, errdef.ErrNotFound) {
+			return fmt.Errorf("alias %s of %s: %w", alias, ref.Name(), errdef.ErrNotFound)
+		}
+		return fmt.Errorf("removing alias %s of %s: %w", alias, ref.Name(), err)
+	}
+	return nil
+}
+
+// Inspection is the answer of Inspect.
+type Inspection struct {
+	Reference    string            `json:"reference"`
+	Digest       string            `json:"digest"`
+	MediaType    string            `json:"mediaType"`
+	ArtifactType string            `json:"artifactType"`
+	Size         int64             `json:"size"`
+	Annotations  map[string]string `json:"annotations"`
+	Config       map[string]any    `json:"config"`
+	Files        []FileInfo        `json:"files"`
+}
+
+// Inspect describes the version refStr names: manifest, config, lineage
+// annotations and files.
+func (c *Client) Inspect(ctx context.Context, refStr string) (*Inspection, error) {
+	ref, repo, err := c.open(refStr)
+	if err != nil {
+		return nil, err
+	}
+	desc, err := oci.Resolve(ctx, repo, ref)
+	if err != nil {
+		return nil, err
+	}
+	mv, err := oci.FetchModel(ctx, repo, ref, desc.Digest)
+	if err != nil {
+		return nil, err
+	}
+	in := &Inspection{
+		Reference:    ref.String(),
+		Digest:       desc.Digest.String(),
+		MediaType:    mv.Manifest.MediaType,
+		ArtifactType: mv.Manifest.ArtifactType,
+		Size:         mv.Descriptor.Size,
+		Annotations:  mv.Manifest.Annotations,
+		Config:       mv.Config,
+		Files:        filesOf(mv),
+	}
+	if in.Annotations == nil {
+		in.Annotations = map[string]string{}
+	}
+	return in, nil
+}
+
+func filesOf(mv *oci.ModelVersion) []FileInfo {
+	fs := []FileInfo{}
+	for _, f := range mv.Files {
+		fs = append(fs, FileInfo{Path: f.Path, Digest: f.Descriptor.Digest.String(), Size: f.Descriptor.Size, MediaType: f.Descriptor.MediaType})
+	}
+	return fs
+}
