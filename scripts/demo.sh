@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# modelreg demo: the main job end to end on the embedded registry.
+# Starts `modelreg serve` on a free port on 127.0.0.1, makes a small Hugging
+# Face style model (or uses MODEL_DIR), then: push with lineage, a promotion
+# the policy refuses (unsigned), sign, the promotion that passes, and a
+# deploy-time pull by `production` with signature and policy verification.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")/.." && pwd)
+bin=${MODELREG:-$here/bin/modelreg}
+work=$(mktemp -d "${TMPDIR:-/tmp}/modelreg-demo.XXXXXX")
+export COSIGN_PASSWORD=${COSIGN_PASSWORD:-demo-password}
+export MODELREG_CACHE_DIR=$work/cache
+export DOCKER_CONFIG=$work/docker
+
+step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+run() { printf '$ %s\n' "$*"; "$@"; }
+
+server=""
+cleanup() {
+  [ -n "$server" ] && kill "$server" 2>/dev/null && wait "$server" 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+step "Start the embedded registry (olareg) on 127.0.0.1"
+"$bin" serve --addr 127.0.0.1:0 --root "$work/registry" 2>"$work/serve.log" &
+server=$!
+for _ in $(seq 50); do
+  addr=$(sed -n 's/.*listening on \([^,]*\),.*/\1/p' "$work/serve.log")
+  [ -n "$addr" ] && break
+  sleep 0.1
+done
+[ -n "${addr:-}" ] || { cat "$work/serve.log"; echo "registry did not start" >&2; exit 1; }
+echo "registry at $addr"
+repo=$addr/demo/sentiment
+
+step "A model folder"
+if [ -n "${MODEL_DIR:-}" ]; then
+  model=$MODEL_DIR
+else
+  model=$work/model
+  (cd "$here" && go run ./scripts/mkmodel "$model")
+fi
+ls -l "$model"
+
+step "A dataset to record as lineage"
+mkdir -p "$work/dataset/data"
+printf 'text,label\ngreat,1\nawful,0\n' > "$work/dataset/data/train.csv"
+run "$bin" push "$addr/demo/reviews" "$work/dataset"
+
+step "Push the model with its lineage"
+run "$bin" push "$repo" "$model" --alias candidate \
+  --dataset "$addr/demo/reviews:v1" --run-id run-42 \
+  --source https://git.example.com/ml/sentiment --revision 3f1c2a9
+
+step "Push the same files again: no new version"
+run "$bin" push "$repo" "$model" --alias candidate \
+  --dataset "$addr/demo/reviews:v1" --run-id run-42 \
+  --source https://git.example.com/ml/sentiment --revision 3f1c2a9
+run "$bin" versions "$repo"
+run "$bin" inspect "$repo:v1"
+
+step "A release key and a promotion policy"
+cd "$work"
+run "$bin" keygen --prefix release
+cat > policy.yaml <<'YAML'
+apiVersion: modelreg.dev/v1
+kind: PromotionPolicy
+aliases:
+  production:
+    signatures: {keys: [release.pub], minSigners: 1}
+    annotations: [org.opencontainers.image.source, dev.modelreg.lineage.datasets]
+    files: ["README.md", "*.safetensors"]
+YAML
+cat policy.yaml
+
+step "Promote to production before signing: the policy refuses (exit 3)"
+set +e
+"$bin" promote "$repo:v1" --to production --policy policy.yaml
+rc=$?
+set -e
+echo "exit code $rc"
+[ "$rc" -eq 3 ] || { echo "expected exit code 3" >&2; exit 1; }
+
+step "Sign v1, then promote again: the policy passes"
+run "$bin" sign "$repo:v1" --key release.key
+run "$bin" verify "$repo:v1" --key release.pub
+run "$bin" promote "$repo:v1" --to production --policy policy.yaml
+run "$bin" alias ls "$repo"
+
+step "Deploy: pull production, verified before a byte is written"
+run "$bin" pull "$repo:production" "$work/deploy" --key release.pub --policy policy.yaml
+diff -r "$model" "$work/deploy" && echo "pulled files are byte-identical to the pushed ones"
+
+step "Pull again: nothing to download"
+run "$bin" pull "$repo:production" "$work/deploy" --key release.pub --policy policy.yaml
+
+printf '\nDemo finished: push, refused and passing promotion, verified pull.\n'
