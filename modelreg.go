@@ -13,7 +13,6 @@
 package modelreg
 
 import (
-
 	"oras.land/oras-go/v2/registry/remote"
 
 	"github.com/modelreg/modelreg/oci"
