@@ -25,10 +25,17 @@ type Decision = policy.Decision
 // Evidence is the document a policy is evaluated over.
 type Evidence = policy.Evidence
 
-// PromoteOptions configure Promote.
+// PromoteOptions configure Promote and Rollback.
 type PromoteOptions struct {
 	// Policy is the promotion policy file (required).
 	Policy string
+	// Key is the cosign private key that signs the promotion record
+	// (required); it must be one of the alias's promoter keys.
+	Key string
+	// Password decrypts Key.
+	Password []byte
+	// Reason is recorded in the promotion record, e.g. "rollback".
+	Reason string
 }
 
 // PromoteResult says what Promote decided and did.
@@ -40,12 +47,47 @@ type PromoteResult struct {
 	Previous string   `json:"previous"`
 	Moved    bool     `json:"moved"`
 	Decision Decision `json:"decision"`
+	// Record is the promotion record written, nil when refused.
+	Record *PromotionRecord `json:"record,omitempty"`
+}
+
+// promoterIDs returns the IDs of the keys allowed to sign promotion records
+// of alias.
+func promoterKeys(pol *policy.Policy, alias string) []policy.Key {
+	return pol.PromoterKeys(alias)
+}
+
+func publicKeys(keys []policy.Key) ([]signing.PublicKey, error) {
+	var out []signing.PublicKey
+	for _, k := range keys {
+		pk, err := signing.ParsePublicKey(k.PEM, k.Path)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, pk)
+	}
+	return out, nil
+}
+
+func keyPaths(keys []policy.Key) []string {
+	var s []string
+	for _, k := range keys {
+		s = append(s, k.Path)
+	}
+	return s
 }
 
 // Promote moves alias to the version refStr names, only if the policy's
-// rules for alias pass on that digest. A refusal returns the result (with
-// every rule's outcome) and an error wrapping errdef.ErrDenied that lists
-// every failing rule; nothing changes in the registry.
+// rules for alias pass on that digest, and records the move in a signed
+// promotion record (predicate https://modelreg.dev/promotion/v1) attached
+// to the digest: repository, alias, digest, previous digest, the next
+// sequence number of the alias, the digest of the previous record, signer,
+// actor, time, and the policy's digest and result.
+//
+// A refusal returns the result (every rule's outcome) and an error wrapping
+// errdef.ErrDenied that lists every failing rule; nothing changes in the
+// registry. The record is written before the tag moves, so the alias never
+// points at a version without a record because of a failure here.
 func (c *Client) Promote(ctx context.Context, refStr, alias string, opts PromoteOptions) (*PromoteResult, error) {
 	if err := oci.ValidateAlias(alias); err != nil {
 		return nil, err
@@ -53,12 +95,19 @@ func (c *Client) Promote(ctx context.Context, refStr, alias string, opts Promote
 	if opts.Policy == "" {
 		return nil, fmt.Errorf("%w: promote needs --policy FILE", errdef.ErrInvalidInput)
 	}
+	if opts.Key == "" {
+		return nil, fmt.Errorf("%w: promote needs --key FILE to sign the promotion record that deploy-time verification checks", errdef.ErrInvalidInput)
+	}
 	pol, err := policy.Load(opts.Policy)
 	if err != nil {
 		return nil, err
 	}
 	if !pol.Protects(alias) {
 		return nil, fmt.Errorf("%w: policy %s has no rules for alias %q (it names: %s); add a section for it", errdef.ErrInvalidInput, opts.Policy, alias, strings.Join(pol.AliasNames(), ", "))
+	}
+	key, err := signing.LoadPrivateKey(opts.Key, opts.Password)
+	if err != nil {
+		return nil, err
 	}
 	ref, repo, err := c.open(refStr)
 	if err != nil {
@@ -81,6 +130,19 @@ func (c *Client) Promote(ctx context.Context, refStr, alias string, opts Promote
 	if err != nil {
 		return nil, err
 	}
+	promoters := promoterKeys(pol, alias)
+	allowedSigner := false
+	for _, k := range promoters {
+		allowedSigner = allowedSigner || k.ID == key.ID
+	}
+	signerRule := policy.RuleResult{Rule: "promoter", Passed: allowedSigner,
+		Reason: fmt.Sprintf("the promotion record is signed by %s", opts.Key)}
+	if !allowedSigner {
+		signerRule.Reason = fmt.Sprintf("%s is not a promoter key of %q (allowed: %s)", opts.Key, alias, joinOr(keyPaths(promoters), "none: add promoters or signatures keys to the policy"))
+	}
+	dec.Rules = append(dec.Rules, signerRule)
+	dec.Allowed = dec.Allowed && allowedSigner
+
 	res := &PromoteResult{Alias: alias, Reference: pinned.String(), Digest: desc.Digest.String(), Decision: dec}
 	if prev, err := repo.Resolve(ctx, alias); err == nil {
 		res.Previous = prev.Digest.String()
@@ -90,15 +152,77 @@ func (c *Client) Promote(ctx context.Context, refStr, alias string, opts Promote
 	if err := dec.Error(); err != nil {
 		return res, err
 	}
-	if err := oci.PutTag(ctx, repo, mv.Descriptor, mv.Raw, alias); err != nil {
+
+	pubs, err := publicKeys(promoters)
+	if err != nil {
+		return nil, err
+	}
+	recs, err := c.promotionRecords(ctx, repo, ref, pubs, alias)
+	if err != nil {
 		return res, err
+	}
+	p := PromotionPredicate{
+		Repository: ref.Name(), Alias: alias, Digest: desc.Digest.String(),
+		PreviousDigest: res.Previous, Sequence: 1, Reason: opts.Reason,
+		Policy: PolicyResult{Digest: pol.Digest, Allowed: true},
+	}
+	if last := newestRecord(recs); last != nil {
+		p.Sequence = last.Sequence + 1
+		p.PreviousRecord = last.RecordDigest
+	}
+	for _, r := range dec.Rules {
+		p.Policy.Rules = append(p.Policy.Rules, Rule{Rule: r.Rule, Passed: r.Passed})
+	}
+	rec, err := c.writeRecord(ctx, pinned, key, p)
+	if err != nil {
+		return res, err
+	}
+	res.Record = rec
+	if err := oci.PutTag(ctx, repo, mv.Descriptor, mv.Raw, alias); err != nil {
+		return res, fmt.Errorf("the promotion record (sequence %d) is written but moving the tag failed; run promote again: %w", p.Sequence, err)
 	}
 	res.Moved = true
 	return res, nil
 }
 
+// Rollback promotes, through the same policy and with a new promotion
+// record, the version that held alias before its newest promotion record.
+func (c *Client) Rollback(ctx context.Context, repoStr, alias string, opts PromoteOptions) (*PromoteResult, error) {
+	if opts.Policy == "" {
+		return nil, fmt.Errorf("%w: rollback needs --policy FILE", errdef.ErrInvalidInput)
+	}
+	pol, err := policy.Load(opts.Policy)
+	if err != nil {
+		return nil, err
+	}
+	ref, repo, err := c.openRepo(repoStr)
+	if err != nil {
+		return nil, err
+	}
+	pubs, err := publicKeys(promoterKeys(pol, alias))
+	if err != nil {
+		return nil, err
+	}
+	recs, err := c.promotionRecords(ctx, repo, ref, pubs, alias)
+	if err != nil {
+		return nil, err
+	}
+	last := newestRecord(recs)
+	if last == nil {
+		return nil, fmt.Errorf("%w: %s has no promotion record for alias %q signed by its promoters; nothing to roll back to", errdef.ErrNotFound, ref.Name(), alias)
+	}
+	if last.PreviousDigest == "" {
+		return nil, fmt.Errorf("%w: the first promotion of %q (sequence %d) had no previous version; nothing to roll back to", errdef.ErrNotFound, alias, last.Sequence)
+	}
+	if opts.Reason == "" {
+		opts.Reason = fmt.Sprintf("rollback of sequence %d", last.Sequence)
+	}
+	return c.Promote(ctx, ref.WithDigest(digest.Digest(last.PreviousDigest)).String(), alias, opts)
+}
+
 // CheckPolicy evaluates the policy's rules for alias on the version refStr
 // names without changing anything, and returns the evidence and decision.
+// An empty alias means the reference's tag.
 func (c *Client) CheckPolicy(ctx context.Context, refStr, alias, policyPath string) (*Evidence, Decision, error) {
 	pol, err := policy.Load(policyPath)
 	if err != nil {
@@ -110,6 +234,9 @@ func (c *Client) CheckPolicy(ctx context.Context, refStr, alias, policyPath stri
 	}
 	if alias == "" {
 		alias = ref.Tag
+	}
+	if !pol.Protects(alias) {
+		return nil, Decision{}, fmt.Errorf("%w: policy %s has no rules for alias %q (it names: %s); give --to ALIAS", errdef.ErrInvalidInput, policyPath, alias, strings.Join(pol.AliasNames(), ", "))
 	}
 	desc, err := oci.Resolve(ctx, repo, ref)
 	if err != nil {
@@ -129,37 +256,82 @@ func (c *Client) CheckPolicy(ctx context.Context, refStr, alias, policyPath stri
 }
 
 // checkProtectedAlias is the deploy-time gate of Pull --policy: ref.Tag
-// must be an alias the policy protects, and its rules must pass on
-// ref.Digest.
+// must be an alias the policy protects; its rules must pass on ref.Digest;
+// and the newest valid promotion record of the alias, signed by one of its
+// promoter keys, must name ref.Digest. A tag moved by hand, or moved back
+// to an older version whose old record is replayed, fails the last check.
 func (c *Client) checkProtectedAlias(ctx context.Context, ref oci.Reference, mv *oci.ModelVersion, policyPath string) (*Decision, error) {
 	pol, err := policy.Load(policyPath)
 	if err != nil {
 		return nil, err
 	}
-	if ref.Tag == "" || !pol.Protects(ref.Tag) {
-		return nil, fmt.Errorf("%w: --policy %s protects no alias named %q (it names: %s); pull by a protected alias, or leave out --policy and verify with --key", errdef.ErrInvalidInput, policyPath, ref.Tag, strings.Join(pol.AliasNames(), ", "))
+	alias := ref.Tag
+	if alias == "" || !pol.Protects(alias) {
+		return nil, fmt.Errorf("%w: --policy %s protects no alias named %q (it names: %s); pull by a protected alias, or leave out --policy and verify with --key", errdef.ErrInvalidInput, policyPath, alias, strings.Join(pol.AliasNames(), ", "))
 	}
 	repo, err := c.oci.Repository(ref)
 	if err != nil {
 		return nil, err
 	}
-	ev, err := c.gatherEvidence(ctx, repo, ref, mv, pol, ref.Tag)
+	ev, err := c.gatherEvidence(ctx, repo, ref, mv, pol, alias)
 	if err != nil {
 		return nil, err
 	}
-	dec, err := pol.Evaluate(ref.Tag, ev)
+	dec, err := pol.Evaluate(alias, ev)
 	if err != nil {
 		return nil, err
 	}
-	if err := dec.Error(); err != nil {
-		return &dec, fmt.Errorf("%s: %w", ref, err)
+	rule, err := c.recordRule(ctx, repo, ref, pol, alias)
+	if err != nil {
+		return nil, err
+	}
+	dec.Rules = append(dec.Rules, rule)
+	dec.Allowed = dec.Allowed && rule.Passed
+	if !dec.Allowed {
+		var parts []string
+		for _, f := range dec.Failures() {
+			parts = append(parts, f.Rule+": "+f.Reason)
+		}
+		return &dec, fmt.Errorf("%w: %s: alias %q is not trusted for %s: %s", errdef.ErrDenied, ref.Name(), alias, ref.Digest, strings.Join(parts, "; "))
 	}
 	return &dec, nil
 }
 
+// recordRule checks that the newest promotion record of alias, verified by
+// the alias's promoter keys, names ref.Digest.
+func (c *Client) recordRule(ctx context.Context, repo *remote.Repository, ref oci.Reference, pol *policy.Policy, alias string) (policy.RuleResult, error) {
+	rule := policy.RuleResult{Rule: "promotionRecord"}
+	promoters := promoterKeys(pol, alias)
+	if len(promoters) == 0 {
+		rule.Reason = fmt.Sprintf("the policy names no promoter keys for %q, so no promotion record can be trusted", alias)
+		return rule, nil
+	}
+	pubs, err := publicKeys(promoters)
+	if err != nil {
+		return rule, err
+	}
+	recs, err := c.promotionRecords(ctx, repo, ref, pubs, alias)
+	if err != nil {
+		return rule, err
+	}
+	last := newestRecord(recs)
+	switch {
+	case last == nil:
+		rule.Reason = fmt.Sprintf("no promotion record for %q signed by %s: the tag was set outside `modelreg promote`", alias, strings.Join(keyPaths(promoters), ", "))
+	case last.Digest != ref.Digest.String():
+		rule.Reason = fmt.Sprintf("the tag points at %s, but the newest promotion record (sequence %d, %s, signed by %s) names %s: the tag was moved outside `modelreg promote` or an older record was replayed", ref.Digest, last.Sequence, last.PromotedAt, last.KeyPath, last.Digest)
+	default:
+		rule.Passed = true
+		rule.Reason = fmt.Sprintf("newest promotion record (sequence %d, %s, signed by %s) names this digest", last.Sequence, last.PromotedAt, last.KeyPath)
+	}
+	return rule, nil
+}
+
 // gatherEvidence builds the evidence document for the digest ref names:
 // manifest and config facts, signatures and attestations verified against
-// every key the policy names, and the aliases that point at the digest.
+// every key the policy names, approvals (for alias or for any alias), and
+// the aliases the digest holds now or held per promotion records signed by
+// each alias's promoters.
 func (c *Client) gatherEvidence(ctx context.Context, repo *remote.Repository, ref oci.Reference, mv *oci.ModelVersion, pol *policy.Policy, alias string) (Evidence, error) {
 	ev := Evidence{
 		Repository:   ref.Name(),
@@ -180,16 +352,17 @@ func (c *Client) gatherEvidence(ctx context.Context, repo *remote.Repository, re
 	for _, f := range mv.Files {
 		ev.Files = append(ev.Files, policy.File{Path: f.Path, Digest: f.Descriptor.Digest.String(), MediaType: f.Descriptor.MediaType, Size: f.Descriptor.Size})
 	}
-	var keys []signing.PublicKey
-	for _, k := range pol.Keys() {
-		pk, err := signing.ParsePublicKey(k.PEM, k.Path)
-		if err != nil {
-			return ev, err
-		}
-		keys = append(keys, pk)
+	keys, err := publicKeys(pol.Keys())
+	if err != nil {
+		return ev, err
 	}
-	opts := c.signingOptions(ref)
+	current, err := aliasesAt(ctx, repo, ref.Digest)
+	if err != nil {
+		return ev, err
+	}
+	held := map[string]bool{} // from promotion records only: a tag is a claim, not evidence
 	if len(keys) > 0 {
+		opts := c.signingOptions(ref)
 		sigs, err := signing.VerifySignatures(ctx, ref.Name(), ref.Digest, keys, opts)
 		if err != nil {
 			return ev, fmt.Errorf("verifying signatures of %s: %w", ref, err)
@@ -206,22 +379,53 @@ func (c *Client) gatherEvidence(ctx context.Context, repo *remote.Repository, re
 			if err := json.Unmarshal(a.Predicate, &pred); err != nil {
 				continue
 			}
-			if a.PredicateType == mediatypes.PredicateApproval {
-				approver := ""
-				if m, ok := pred.(map[string]any); ok {
-					approver, _ = m["approver"].(string)
+			m, _ := pred.(map[string]any)
+			switch a.PredicateType {
+			case mediatypes.PredicateApproval:
+				if appr, ok := approvalFor(m, ref.Digest, alias); ok {
+					ev.Approvals = append(ev.Approvals, policy.Approval{KeyID: a.KeyID, Approver: appr})
 				}
-				ev.Approvals = append(ev.Approvals, policy.Approval{KeyID: a.KeyID, Approver: approver})
+			case mediatypes.PredicatePromotion:
+				if a2, ok := m["alias"].(string); ok && m["digest"] == ref.Digest.String() && isPromoter(pol, a2, a.KeyID) {
+					held[a2] = true
+				}
 			}
 			ev.Attestations = append(ev.Attestations, policy.Attestation{KeyID: a.KeyID, PredicateType: a.PredicateType, Predicate: pred})
 		}
 	}
-	current, err := aliasesAt(ctx, repo, ref.Digest)
-	if err != nil {
-		return ev, err
-	}
-	ev.Aliases = policy.AliasState{Current: current, Held: current}
+	ev.Aliases = policy.AliasState{Current: current, Held: sortedKeys(held)}
 	return ev, nil
+}
+
+// approvalFor returns the approver of an approval predicate that names
+// digest d and either no alias or alias.
+func approvalFor(m map[string]any, d digest.Digest, alias string) (string, bool) {
+	if m == nil || m["digest"] != d.String() {
+		return "", false
+	}
+	if a, _ := m["alias"].(string); a != "" && a != alias {
+		return "", false
+	}
+	approver, _ := m["approver"].(string)
+	return approver, true
+}
+
+func isPromoter(pol *policy.Policy, alias, keyID string) bool {
+	for _, k := range promoterKeys(pol, alias) {
+		if k.ID == keyID {
+			return true
+		}
+	}
+	return false
+}
+
+func sortedKeys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }
 
 // aliasesAt returns the aliases of repo that point at d now.

@@ -72,12 +72,13 @@ aliases:
     signatures: {keys: [release.pub], minSigners: 1}
     annotations: [org.opencontainers.image.source, dev.modelreg.lineage.datasets]
     files: ["README.md", "*.safetensors"]
+    promoters: {keys: [release.pub]}
 YAML
 cat policy.yaml
 
 step "Promote to production before signing: the policy refuses (exit 3)"
 set +e
-"$bin" promote "$repo:v1" --to production --policy policy.yaml
+"$bin" promote "$repo:v1" --to production --policy policy.yaml --key release.key
 rc=$?
 set -e
 echo "exit code $rc"
@@ -86,7 +87,8 @@ echo "exit code $rc"
 step "Sign v1, then promote again: the policy passes"
 run "$bin" sign "$repo:v1" --key release.key
 run "$bin" verify "$repo:v1" --key release.pub
-run "$bin" promote "$repo:v1" --to production --policy policy.yaml
+run "$bin" promote "$repo:v1" --to production --policy policy.yaml --key release.key
+run "$bin" history "$repo" production --policy policy.yaml
 run "$bin" alias ls "$repo"
 
 step "Deploy: pull production, verified before a byte is written"

@@ -62,7 +62,12 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			keygenCommand(),
 			signCommand(),
 			verifyCommand(),
+			attestCommand(),
+			approveCommand(),
+			policyCommand(),
 			promoteCommand(),
+			rollbackCommand(),
+			historyCommand(),
 		},
 		ExitErrHandler: func(*cli.Context, error) {},
 		OnUsageError: func(c *cli.Context, err error, _ bool) error {

@@ -17,37 +17,52 @@ func promoteCommand() *cli.Command {
 		Description: "Every rule of the policy's section for ALIAS is checked against the digest REF names.\n" +
 			"When all pass the alias moves; otherwise every failing rule is listed, nothing changes,\n" +
 			"and the exit code is 3.\n\n" +
-			"Example:\n  modelreg promote localhost:5000/team/sentiment:v3 --to production --policy policy.yaml",
+			"The move is recorded in a signed promotion record that `history` lists and that `pull --policy`\n" +
+			"requires at deploy time.\n\n" +
+			"Example:\n  modelreg promote localhost:5000/team/sentiment:v3 --to production --policy policy.yaml --key release.key",
 		Flags: []cli.Flag{
 			outputFlag,
 			&cli.StringFlag{Name: "to", Required: true, Usage: "the `ALIAS` to move"},
 			&cli.StringFlag{Name: "policy", Required: true, Usage: "promotion policy `FILE`"},
+			&cli.StringFlag{Name: "key", Required: true, Usage: "cosign private key `FILE` that signs the promotion record (password from COSIGN_PASSWORD)"},
 		},
 		Action: func(c *cli.Context) error {
 			if err := exactArgs(c, "REF"); err != nil {
 				return err
 			}
-			asJSON, err := jsonOutput(c)
-			if err != nil {
-				return err
-			}
-			cl, err := client(c)
-			if err != nil {
-				return err
-			}
-			res, err := cl.Promote(c.Context, c.Args().Get(0), c.String("to"), modelreg.PromoteOptions{Policy: c.String("policy")})
-			if res != nil {
-				if asJSON {
-					if perr := printJSON(c.App.Writer, res); perr != nil {
-						return perr
-					}
-				} else {
-					printPromotion(c.App.Writer, res)
-				}
-			}
-			return err
+			return promoteAction(c, func(cl *modelreg.Client, opts modelreg.PromoteOptions) (*modelreg.PromoteResult, error) {
+				return cl.Promote(c.Context, c.Args().Get(0), c.String("to"), opts)
+			})
 		},
 	}
+}
+
+// promoteAction runs a promotion (promote or rollback) and prints the
+// decision, also when it is a refusal.
+func promoteAction(c *cli.Context, do func(*modelreg.Client, modelreg.PromoteOptions) (*modelreg.PromoteResult, error)) error {
+	asJSON, err := jsonOutput(c)
+	if err != nil {
+		return err
+	}
+	pw, err := password()
+	if err != nil {
+		return err
+	}
+	cl, err := client(c)
+	if err != nil {
+		return err
+	}
+	res, err := do(cl, modelreg.PromoteOptions{Policy: c.String("policy"), Key: c.String("key"), Password: pw})
+	if res != nil {
+		if asJSON {
+			if perr := printJSON(c.App.Writer, res); perr != nil {
+				return perr
+			}
+		} else {
+			printPromotion(c.App.Writer, res)
+		}
+	}
+	return err
 }
 
 func printPromotion(w io.Writer, res *modelreg.PromoteResult) {

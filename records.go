@@ -1,0 +1,234 @@
+package modelreg
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+	"golang.org/x/sync/errgroup"
+	"oras.land/oras-go/v2/registry/remote"
+
+	"github.com/modelreg/modelreg/mediatypes"
+	"github.com/modelreg/modelreg/oci"
+	"github.com/modelreg/modelreg/signing"
+)
+
+// PromotionPredicate is the predicate of a promotion record
+// (predicateType https://modelreg.dev/promotion/v1): one signed in-toto
+// attestation on the promoted digest per successful promotion. Records of
+// one alias form a chain: each names the sequence number one above the
+// previous record's and that record's digest.
+type PromotionPredicate struct {
+	// Repository is HOST/REPO where the alias was moved.
+	Repository string `json:"repository"`
+	// Alias is the alias that moved.
+	Alias string `json:"alias"`
+	// Digest is the version the alias now names (the statement's subject).
+	Digest string `json:"digest"`
+	// PreviousDigest is what the alias named before, "" if it was unset.
+	PreviousDigest string `json:"previousDigest"`
+	// Sequence counts the promotions of this alias in this repository,
+	// from 1.
+	Sequence int64 `json:"sequence"`
+	// PreviousRecord is the RecordDigest of the record with Sequence-1, ""
+	// for the first.
+	PreviousRecord string `json:"previousRecord"`
+	// Signer is the key ID of the key that signs the record; Actor who ran
+	// the promotion (MODELREG_ACTOR, else user@host).
+	Signer string `json:"signer"`
+	Actor  string `json:"actor"`
+	// PromotedAt is when, RFC 3339 UTC.
+	PromotedAt string `json:"promotedAt"`
+	// Policy is the policy applied and its decision.
+	Policy PolicyResult `json:"policy"`
+	// Reason says why, e.g. "rollback".
+	Reason string `json:"reason,omitempty"`
+}
+
+// PolicyResult is the policy part of a promotion record.
+type PolicyResult struct {
+	Digest  string `json:"digest"`
+	Allowed bool   `json:"allowed"`
+	Rules   []Rule `json:"rules"`
+}
+
+// Rule is one rule's outcome in a promotion record.
+type Rule struct {
+	Rule   string `json:"rule"`
+	Passed bool   `json:"passed"`
+}
+
+// PromotionRecord is a promotion record found in a repository.
+type PromotionRecord struct {
+	PromotionPredicate
+	// RecordDigest is "sha256:<hex>" of the predicate JSON as signed; the
+	// next record names it in PreviousRecord.
+	RecordDigest string `json:"recordDigest"`
+	// KeyID and KeyPath identify the key that verified the record; both ""
+	// when the record was listed without verification.
+	KeyID   string `json:"keyId"`
+	KeyPath string `json:"keyPath"`
+	// Verified is true when a trusted key verified the record and its
+	// predicate names the digest the attestation is bound to.
+	Verified bool `json:"verified"`
+}
+
+// attTag matches cosign's attestation tags, sha256-<hex>.att.
+var attTag = regexp.MustCompile(`^sha256-([0-9a-f]{64})\.att$`)
+
+// attestedDigests returns the digests that carry a cosign attestation tag.
+func attestedDigests(tags []string) []digest.Digest {
+	var ds []digest.Digest
+	for _, t := range tags {
+		if m := attTag.FindStringSubmatch(t); m != nil {
+			ds = append(ds, digest.NewDigestFromEncoded(digest.SHA256, m[1]))
+		}
+	}
+	return ds
+}
+
+// promotionRecords returns the promotion records in repo (for alias, or
+// all when alias is ""), verified with keys; with no keys they are listed
+// unverified. Records are sorted by alias, then newest first (sequence,
+// then time, then record digest).
+func (c *Client) promotionRecords(ctx context.Context, repo *remote.Repository, ref oci.Reference, keys []signing.PublicKey, alias string) ([]PromotionRecord, error) {
+	tags, err := oci.ListTags(ctx, repo)
+	if err != nil {
+		return nil, err
+	}
+	ds := attestedDigests(tags)
+	found := make([][]PromotionRecord, len(ds))
+	opts := c.signingOptions(ref)
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(8)
+	for i, d := range ds {
+		g.Go(func() error {
+			recs, err := c.recordsOn(gctx, ref.Name(), d, keys, opts)
+			found[i] = recs
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	var out []PromotionRecord
+	for _, recs := range found {
+		for _, r := range recs {
+			if alias == "" || r.Alias == alias {
+				out = append(out, r)
+			}
+		}
+	}
+	sortRecords(out)
+	return out, nil
+}
+
+// recordsOn returns the promotion records attached to digest d.
+func (c *Client) recordsOn(ctx context.Context, repoName string, d digest.Digest, keys []signing.PublicKey, opts signing.RegistryOptions) ([]PromotionRecord, error) {
+	var out []PromotionRecord
+	add := func(raw json.RawMessage, verified bool, keyID, keyPath string) {
+		var p PromotionPredicate
+		if json.Unmarshal(raw, &p) != nil || p.Alias == "" {
+			return
+		}
+		if p.Digest != d.String() {
+			// The predicate must name the digest the signature binds.
+			verified = false
+		}
+		out = append(out, PromotionRecord{
+			PromotionPredicate: p,
+			RecordDigest:       digest.FromBytes(raw).String(),
+			KeyID:              keyID, KeyPath: keyPath, Verified: verified,
+		})
+	}
+	if len(keys) == 0 {
+		atts, err := signing.Attestations(ctx, repoName, d, opts)
+		if err != nil {
+			return nil, fmt.Errorf("reading attestations of %s@%s: %w", repoName, d, err)
+		}
+		for _, a := range atts {
+			if a.PredicateType == mediatypes.PredicatePromotion {
+				add(a.Predicate, false, "", "")
+			}
+		}
+		return out, nil
+	}
+	atts, err := signing.VerifyAttestations(ctx, repoName, d, keys, opts)
+	if err != nil {
+		return nil, fmt.Errorf("verifying attestations of %s@%s: %w", repoName, d, err)
+	}
+	for _, a := range atts {
+		if a.PredicateType == mediatypes.PredicatePromotion {
+			add(a.Predicate, true, a.KeyID, a.KeyPath)
+		}
+	}
+	return out, nil
+}
+
+func sortRecords(rs []PromotionRecord) {
+	sort.SliceStable(rs, func(i, j int) bool {
+		a, b := rs[i], rs[j]
+		if a.Alias != b.Alias {
+			return a.Alias < b.Alias
+		}
+		if a.Sequence != b.Sequence {
+			return a.Sequence > b.Sequence
+		}
+		if a.PromotedAt != b.PromotedAt {
+			return a.PromotedAt > b.PromotedAt
+		}
+		return a.RecordDigest > b.RecordDigest
+	})
+}
+
+// newestRecord returns the newest verified record among rs (which are for
+// one alias), or nil.
+func newestRecord(rs []PromotionRecord) *PromotionRecord {
+	for i := range rs {
+		if rs[i].Verified {
+			return &rs[i]
+		}
+	}
+	return nil
+}
+
+// actor names who runs a promotion: MODELREG_ACTOR, else user@host.
+func actor() string {
+	if a := os.Getenv("MODELREG_ACTOR"); a != "" {
+		return a
+	}
+	user := os.Getenv("USER")
+	if user == "" {
+		user = "unknown"
+	}
+	host, _ := os.Hostname()
+	return user + "@" + host
+}
+
+// writeRecord signs and attaches a promotion record to the promoted digest.
+func (c *Client) writeRecord(ctx context.Context, ref oci.Reference, key *signing.PrivateKey, p PromotionPredicate) (*PromotionRecord, error) {
+	p.Signer = key.ID
+	p.Actor = actor()
+	p.PromotedAt = time.Now().UTC().Format(time.RFC3339)
+	raw, err := json.Marshal(p)
+	if err != nil {
+		return nil, err
+	}
+	if err := signing.Attest(ctx, ref.Name(), ref.Digest, key, mediatypes.PredicatePromotion, raw, c.signingOptions(ref)); err != nil {
+		return nil, fmt.Errorf("writing the promotion record: %w", err)
+	}
+	return &PromotionRecord{PromotionPredicate: p, RecordDigest: digest.FromBytes(raw).String(), KeyID: key.ID, KeyPath: key.Path, Verified: true}, nil
+}
+
+func joinOr(s []string, empty string) string {
+	if len(s) == 0 {
+		return empty
+	}
+	return strings.Join(s, ", ")
+}
