@@ -84,11 +84,6 @@ var codeExts = map[string]bool{
 	".java": true, ".scala": true, ".r": true, ".jl": true, ".lua": true, ".cu": true,
 }
 
-var docExts = map[string]bool{
-	".md": true, ".rst": true, ".txt": true, ".pdf": true, ".html": true,
-	".png": true, ".jpg": true, ".jpeg": true, ".gif": true, ".svg": true,
-}
-
 var datasetExts = map[string]bool{
 	".csv": true, ".tsv": true, ".parquet": true, ".arrow": true, ".jsonl": true,
 	".tfrecord": true, ".avro": true,
