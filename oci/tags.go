@@ -6,14 +6,15 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	orasErrdef "oras.land/oras-go/v2/errdef"
 	"oras.land/oras-go/v2/registry/remote"
+	"oras.land/oras-go/v2/registry/remote/errcode"
 )
 
 // ListTags returns every tag of the repository (all pages), or an empty
@@ -25,8 +26,9 @@ func ListTags(ctx context.Context, repo *remote.Repository) ([]string, error) {
 		return nil
 	})
 	if err != nil {
-		if errors.Is(err, orasErrdef.ErrNotFound) || strings.Contains(err.Error(), "NAME_UNKNOWN") {
-			return nil, nil
+		var er *errcode.ErrorResponse
+		if errors.Is(err, orasErrdef.ErrNotFound) || (errors.As(err, &er) && er.StatusCode == http.StatusNotFound) {
+			return nil, nil // a repository that does not exist yet has no tags
 		}
 		return nil, fmt.Errorf("listing tags of %s: %w", repo.Reference.Registry+"/"+repo.Reference.Repository, err)
 	}

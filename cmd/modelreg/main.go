@@ -79,7 +79,15 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 // run executes the command line and returns the exit code.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	app := newApp(stdout, stderr)
+	unknown := ""
+	app.CommandNotFound = func(c *cli.Context, name string) { unknown = name }
 	err := app.RunContext(ctx, reorderArgs(app, args))
+	if err == nil && unknown != "" {
+		err = usageError{fmt.Errorf("unknown command %q", unknown)}
+	}
+	if err != nil && isUsage(err) {
+		err = usageError{err}
+	}
 	if err == nil {
 		return exitOK
 	}
@@ -101,6 +109,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 }
 
+// isUsage recognises urfave/cli's own errors about the command line.
+func isUsage(err error) bool {
+	msg := err.Error()
+	for _, p := range []string{"Required flag", "Required flags", "flag provided but not defined", "invalid value", "flag needs an argument"} {
+		if strings.Contains(msg, p) {
+			return true
+		}
+	}
+	return false
+}
+
 // usageError marks wrong arguments or flags (exit 2).
 type usageError struct{ err error }
 
@@ -114,7 +133,7 @@ func (d deniedReport) Error() string { return d.err.Error() }
 // exactArgs checks the number of positional arguments.
 func exactArgs(c *cli.Context, names ...string) error {
 	if c.NArg() != len(names) {
-		return usageError{fmt.Errorf("%s takes %d argument(s): %s; got %d", c.Command.FullName(), len(names), strings.Join(names, " "), c.NArg())}
+		return usageError{fmt.Errorf("%s takes %d argument(s): %s; got %d", c.Command.HelpName, len(names), strings.Join(names, " "), c.NArg())}
 	}
 	return nil
 }

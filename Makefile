@@ -1,0 +1,67 @@
+# modelreg — build, test, lint, demo.
+#
+#   make build   bin/modelreg
+#   make tools   pinned peer tools (tools/go.mod) into .tools/bin
+#   make test    unit tests, then the e2e suite against real registries
+#   make lint    gofmt, go vet, staticcheck
+#   make demo    scripts/demo.sh on the embedded registry
+#
+# The e2e suite needs .tools/bin/{cosign,oras,registry} (make tools) and
+# Debian's docker-registry 2.8 (apt-get install -y docker-registry);
+# without them it fails, it does not skip.
+
+GO ?= go
+
+TOOLS_BIN := $(CURDIR)/.tools/bin
+TOOLS := $(TOOLS_BIN)/cosign $(TOOLS_BIN)/oras $(TOOLS_BIN)/registry
+TOOL_PKGS := \
+	github.com/sigstore/cosign/v2/cmd/cosign \
+	oras.land/oras/cmd/oras \
+	github.com/distribution/distribution/v3/cmd/registry
+
+# The e2e suite takes a few minutes on 2 cores; the timeout is a backstop.
+E2E_TIMEOUT ?= 20m
+E2E_PARALLEL ?= 4
+
+# Go files of the main module (tools/ is a separate module with no Go
+# files; .tools/ holds binaries; demo-work/ is scratch of the demo).
+GO_FILES = $(shell find . -name '*.go' -not -path './.git/*' -not -path './.tools/*' -not -path './tools/*' -not -path './demo-work/*')
+
+.PHONY: build tools test unit e2e lint demo
+
+build:
+	$(GO) build -o bin/modelreg ./cmd/modelreg
+
+tools: $(TOOLS)
+
+# Rebuilt only when a binary is missing or tools/go.mod (or go.sum) is
+# newer; one go build for all three shares the compile work.
+$(TOOLS) &: tools/go.mod tools/go.sum
+	@mkdir -p $(TOOLS_BIN)
+	cd tools && GOWORK=off $(GO) build -o $(TOOLS_BIN)/ $(TOOL_PKGS)
+	@touch $(TOOLS)
+
+# Unit tests: every package but e2e; results may come from the test cache.
+UNIT_TEST = $(GO) test $$($(GO) list ./... | grep -v '/e2e$$')
+# The e2e suite: the built binary against olareg (in-process), distribution
+# v3.1.2 and docker-registry 2.8.2, with the oras and cosign CLIs as oracles.
+E2E_TEST = $(GO) test -count=1 -timeout $(E2E_TIMEOUT) -parallel $(E2E_PARALLEL) ./e2e/
+
+test: tools build
+	$(UNIT_TEST)
+	$(E2E_TEST)
+
+unit:
+	$(UNIT_TEST)
+
+e2e: tools
+	$(E2E_TEST)
+
+lint:
+	@unformatted="$$(gofmt -l $(GO_FILES))"; \
+	if [ -n "$$unformatted" ]; then echo "gofmt -l lists:"; echo "$$unformatted"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) tool staticcheck ./...
+
+demo: build
+	./scripts/demo.sh
