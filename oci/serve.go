@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/olareg/olareg"
@@ -22,6 +23,9 @@ type EmbeddedRegistry struct {
 	srv  *http.Server
 	reg  *olareg.Server
 	ln   net.Listener
+
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // NewEmbeddedRegistry listens on addr (port 0 picks a free one) and keeps
@@ -54,23 +58,30 @@ func (e *EmbeddedRegistry) Serve(ctx context.Context) error {
 	go func() { errc <- e.srv.Serve(e.ln) }()
 	select {
 	case err := <-errc:
-		e.reg.Close()
+		if errors.Is(err, http.ErrServerClosed) {
+			return nil // Close was called
+		}
+		e.Close()
 		return err
 	case <-ctx.Done():
 		return e.Close()
 	}
 }
 
-// Close stops the server and releases the storage.
+// Close stops the server, waiting up to 10 s for requests in flight, and
+// releases the storage. It is safe to call more than once.
 func (e *EmbeddedRegistry) Close() error {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	err := e.srv.Shutdown(ctx)
-	if errors.Is(err, http.ErrServerClosed) {
-		err = nil
-	}
-	if cerr := e.reg.Close(); err == nil {
-		err = cerr
-	}
-	return err
+	e.closeOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		err := e.srv.Shutdown(ctx)
+		if errors.Is(err, http.ErrServerClosed) {
+			err = nil
+		}
+		if cerr := e.reg.Close(); err == nil {
+			err = cerr
+		}
+		e.closeErr = err
+	})
+	return e.closeErr
 }
