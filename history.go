@@ -42,8 +42,11 @@ type HistoryRecord struct {
 
 // History is the answer of History.
 type History struct {
-	Repository string         `json:"repository"`
-	Aliases    []AliasHistory `json:"aliases"`
+	Repository string `json:"repository"`
+	// Verified is true when records were checked against trusted keys;
+	// without keys nothing is flagged, since nothing is known.
+	Verified bool           `json:"verified"`
+	Aliases  []AliasHistory `json:"aliases"`
 }
 
 // History returns the timeline of each alias of repoStr (or only alias)
@@ -116,7 +119,7 @@ func (c *Client) History(ctx context.Context, repoStr, alias string, opts Histor
 	if alias != "" {
 		get(alias)
 	}
-	res := &History{Repository: ref.Name(), Aliases: []AliasHistory{}}
+	res := &History{Repository: ref.Name(), Aliases: []AliasHistory{}, Verified: len(keys) > 0}
 	for _, h := range by {
 		for _, r := range h.Records {
 			if r.Verified {

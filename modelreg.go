@@ -38,8 +38,9 @@ type Options struct {
 
 // Client runs modelreg's use cases against registries.
 type Client struct {
-	opts Options
-	oci  *oci.Client
+	opts     Options
+	oci      *oci.Client
+	accepted acceptedRecords
 }
 
 // New returns a Client. It fails only when the docker config cannot be
@@ -49,7 +50,7 @@ func New(opts Options) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Client{opts: opts, oci: c}, nil
+	return &Client{opts: opts, oci: c, accepted: defaultAcceptedRecords()}, nil
 }
 
 func (c *Client) transfer() oci.TransferOptions {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 	orasErrdef "oras.land/oras-go/v2/errdef"
@@ -47,6 +48,9 @@ type PromoteResult struct {
 	Previous string   `json:"previous"`
 	Moved    bool     `json:"moved"`
 	Decision Decision `json:"decision"`
+	// Warning notes something odd that did not stop the promotion, such as
+	// a tag moved by hand.
+	Warning string `json:"warning,omitempty"`
 	// Record is the promotion record written, nil when refused.
 	Record *PromotionRecord `json:"record,omitempty"`
 }
@@ -138,27 +142,37 @@ func (c *Client) Promote(ctx context.Context, refStr, alias string, opts Promote
 	signerRule := policy.RuleResult{Rule: "promoter", Passed: allowedSigner,
 		Reason: fmt.Sprintf("the promotion record is signed by %s", opts.Key)}
 	if !allowedSigner {
-		signerRule.Reason = fmt.Sprintf("%s is not a promoter key of %q (allowed: %s)", opts.Key, alias, joinOr(keyPaths(promoters), "none: add promoters or signatures keys to the policy"))
+		signerRule.Reason = fmt.Sprintf("%s is not a promoter key of %q (allowed: %s)", opts.Key, alias, joinOr(keyPaths(promoters), "none: add promoters: {keys: [...]} to the policy"))
 	}
 	dec.Rules = append(dec.Rules, signerRule)
 	dec.Allowed = dec.Allowed && allowedSigner
 
 	res := &PromoteResult{Alias: alias, Reference: pinned.String(), Digest: desc.Digest.String(), Decision: dec}
-	if prev, err := repo.Resolve(ctx, alias); err == nil {
-		res.Previous = prev.Digest.String()
+	tagDigest := ""
+	if cur, err := repo.Resolve(ctx, alias); err == nil {
+		tagDigest = cur.Digest.String()
 	} else if !errors.Is(err, orasErrdef.ErrNotFound) {
 		return nil, err
 	}
-	if err := dec.Error(); err != nil {
-		return res, err
-	}
-
 	pubs, err := publicKeys(promoters)
 	if err != nil {
 		return nil, err
 	}
 	recs, err := c.promotionRecords(ctx, repo, ref, pubs, alias)
 	if err != nil {
+		return nil, err
+	}
+	// The previous version is what the record chain says the alias held,
+	// not what the tag says now: a tag moved by hand is not history.
+	last := newestRecord(recs)
+	res.Previous = tagDigest
+	if last != nil {
+		res.Previous = last.Digest
+	}
+	if tagDigest != res.Previous {
+		res.Warning = fmt.Sprintf("the tag %s pointed at %s, which no promotion record explains (moved outside `modelreg promote`)", alias, orNone(tagDigest))
+	}
+	if err := dec.Error(); err != nil {
 		return res, err
 	}
 	p := PromotionPredicate{
@@ -166,7 +180,7 @@ func (c *Client) Promote(ctx context.Context, refStr, alias string, opts Promote
 		PreviousDigest: res.Previous, Sequence: 1, Reason: opts.Reason,
 		Policy: PolicyResult{Digest: pol.Digest, Allowed: true},
 	}
-	if last := newestRecord(recs); last != nil {
+	if last != nil {
 		p.Sequence = last.Sequence + 1
 		p.PreviousRecord = last.RecordDigest
 	}
@@ -182,7 +196,25 @@ func (c *Client) Promote(ctx context.Context, refStr, alias string, opts Promote
 		return res, fmt.Errorf("the promotion record (sequence %d) is written but moving the tag failed; run promote again: %w", p.Sequence, err)
 	}
 	res.Moved = true
+	// Promotions of one alias that run at the same moment both read
+	// sequence N and write N+1; the registry cannot prevent it, so detect it.
+	after, err := c.promotionRecords(ctx, repo, ref, pubs, alias)
+	if err != nil {
+		return res, err
+	}
+	for _, r := range newestSequence(after) {
+		if r.RecordDigest != rec.RecordDigest {
+			return res, fmt.Errorf("another promotion of %q (sequence %d, %s) ran at the same time as this one; check `modelreg history` and promote again", alias, r.Sequence, r.Digest)
+		}
+	}
 	return res, nil
+}
+
+func orNone(d string) string {
+	if d == "" {
+		return "nothing"
+	}
+	return d
 }
 
 // Rollback promotes, through the same policy and with a new promotion
@@ -252,7 +284,18 @@ func (c *Client) CheckPolicy(ctx context.Context, refStr, alias, policyPath stri
 		return nil, Decision{}, err
 	}
 	dec, err := pol.Evaluate(alias, ev)
-	return &ev, dec, err
+	if err != nil {
+		return &ev, dec, err
+	}
+	rule := policy.RuleResult{Rule: "promoters", Passed: len(promoterKeys(pol, alias)) > 0}
+	if rule.Passed {
+		rule.Reason = "promotion records may be signed by " + strings.Join(keyPaths(promoterKeys(pol, alias)), ", ")
+	} else {
+		rule.Reason = fmt.Sprintf("the policy names no promoters for %q, so no promotion to it can be recorded or trusted at deploy time; add promoters: {keys: [...]}", alias)
+	}
+	dec.Rules = append(dec.Rules, rule)
+	dec.Allowed = dec.Allowed && rule.Passed
+	return &ev, dec, nil
 }
 
 // checkProtectedAlias is the deploy-time gate of Pull --policy: ref.Tag
@@ -314,15 +357,33 @@ func (c *Client) recordRule(ctx context.Context, repo *remote.Repository, ref oc
 	if err != nil {
 		return rule, err
 	}
-	last := newestRecord(recs)
+	newest := newestSequence(recs)
+	var match *PromotionRecord
+	for i := range newest {
+		if newest[i].Digest == ref.Digest.String() {
+			match = &newest[i]
+		}
+	}
+	key := ref.Name() + " " + alias
+	seen := c.accepted.highest(key)
 	switch {
-	case last == nil:
+	case len(newest) == 0:
 		rule.Reason = fmt.Sprintf("no promotion record for %q signed by %s: the tag was set outside `modelreg promote`", alias, strings.Join(keyPaths(promoters), ", "))
-	case last.Digest != ref.Digest.String():
+	case match == nil:
+		last := newest[0]
 		rule.Reason = fmt.Sprintf("the tag points at %s, but the newest promotion record (sequence %d, %s, signed by %s) names %s: the tag was moved outside `modelreg promote` or an older record was replayed", ref.Digest, last.Sequence, last.PromotedAt, last.KeyPath, last.Digest)
+	case match.Sequence < seen:
+		rule.Reason = fmt.Sprintf("the newest promotion record found has sequence %d, but this machine already accepted sequence %d for %q: a newer record is being hidden", match.Sequence, seen, alias)
 	default:
+		maxAge := pol.PromotionMaxAge(alias)
+		at, perr := time.Parse(time.RFC3339, match.PromotedAt)
+		if maxAge > 0 && (perr != nil || time.Since(at) > maxAge) {
+			rule.Reason = fmt.Sprintf("the newest promotion record (sequence %d, %s) is older than the policy's promoters.maxAge of %s: promote the version again to renew it", match.Sequence, match.PromotedAt, maxAge)
+			break
+		}
 		rule.Passed = true
-		rule.Reason = fmt.Sprintf("newest promotion record (sequence %d, %s, signed by %s) names this digest", last.Sequence, last.PromotedAt, last.KeyPath)
+		rule.Reason = fmt.Sprintf("newest promotion record (sequence %d, %s, signed by %s) names this digest", match.Sequence, match.PromotedAt, match.KeyPath)
+		c.accepted.accept(key, match.Sequence)
 	}
 	return rule, nil
 }
@@ -386,7 +447,8 @@ func (c *Client) gatherEvidence(ctx context.Context, repo *remote.Repository, re
 					ev.Approvals = append(ev.Approvals, policy.Approval{KeyID: a.KeyID, Approver: appr})
 				}
 			case mediatypes.PredicatePromotion:
-				if a2, ok := m["alias"].(string); ok && m["digest"] == ref.Digest.String() && isPromoter(pol, a2, a.KeyID) {
+				recRepo, _ := m["repository"].(string)
+				if a2, ok := m["alias"].(string); ok && m["digest"] == ref.Digest.String() && sameRepository(recRepo, ref) && isPromoter(pol, a2, a.KeyID) {
 					held[a2] = true
 				}
 			}

@@ -31,6 +31,8 @@ type PullResult struct {
 	BytesDownloaded int64            `json:"bytesDownloaded"`
 	// Verification is what was checked before the pull, if anything.
 	Verification *Verification `json:"verification,omitempty"`
+	// Denied is true when verification refused the pull (nothing written).
+	Denied bool `json:"denied,omitempty"`
 }
 
 // Verification records the checks made at deploy time.
@@ -73,10 +75,10 @@ func (c *Client) Pull(ctx context.Context, refStr, dir string, opts PullOptions)
 	res := &PullResult{Reference: ref.String(), Digest: desc.Digest.String(), Directory: dir}
 	if len(opts.Keys) > 0 || opts.Policy != "" {
 		v, err := c.verifyForDeploy(ctx, pinned, mv, opts)
-		if err != nil {
-			return nil, err
-		}
 		res.Verification = v
+		if err != nil {
+			return res, err // the result says what was checked; nothing was written
+		}
 	}
 	pr, err := oci.PullFiles(ctx, repo, files, dir, oci.PullOptions{TransferOptions: c.transfer()})
 	if err != nil {
@@ -92,17 +94,19 @@ func (c *Client) verifyForDeploy(ctx context.Context, ref oci.Reference, mv *oci
 	v := &Verification{}
 	if len(opts.Keys) > 0 {
 		vr, err := c.verifyDigest(ctx, ref, opts.Keys)
-		if err != nil {
-			return nil, err
+		if vr != nil {
+			v.Signers = vr.Signers
 		}
-		v.Signers = vr.Signers
+		if err != nil {
+			return v, err
+		}
 	}
 	if opts.Policy != "" {
 		d, err := c.checkProtectedAlias(ctx, ref, mv, opts.Policy)
-		if err != nil {
-			return nil, err
-		}
 		v.Decision = d
+		if err != nil {
+			return v, err
+		}
 	}
 	return v, nil
 }

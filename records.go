@@ -109,7 +109,7 @@ func (c *Client) promotionRecords(ctx context.Context, repo *remote.Repository, 
 	g.SetLimit(8)
 	for i, d := range ds {
 		g.Go(func() error {
-			recs, err := c.recordsOn(gctx, ref.Name(), d, keys, opts)
+			recs, err := c.recordsOn(gctx, ref, d, keys, opts)
 			found[i] = recs
 			return err
 		})
@@ -129,16 +129,20 @@ func (c *Client) promotionRecords(ctx context.Context, repo *remote.Repository, 
 	return out, nil
 }
 
-// recordsOn returns the promotion records attached to digest d.
-func (c *Client) recordsOn(ctx context.Context, repoName string, d digest.Digest, keys []signing.PublicKey, opts signing.RegistryOptions) ([]PromotionRecord, error) {
+// recordsOn returns the promotion records attached to digest d in the
+// repository of ref. A record counts as verified only when a trusted key
+// signed it, its predicate names d (the digest the signature binds), and it
+// names this repository: a record copied from another repository, where the
+// same digest was promoted, says nothing about this one.
+func (c *Client) recordsOn(ctx context.Context, ref oci.Reference, d digest.Digest, keys []signing.PublicKey, opts signing.RegistryOptions) ([]PromotionRecord, error) {
+	repoName := ref.Name()
 	var out []PromotionRecord
 	add := func(raw json.RawMessage, verified bool, keyID, keyPath string) {
 		var p PromotionPredicate
 		if json.Unmarshal(raw, &p) != nil || p.Alias == "" {
 			return
 		}
-		if p.Digest != d.String() {
-			// The predicate must name the digest the signature binds.
+		if p.Digest != d.String() || !sameRepository(p.Repository, ref) {
 			verified = false
 		}
 		out = append(out, PromotionRecord{
@@ -185,6 +189,30 @@ func sortRecords(rs []PromotionRecord) {
 		}
 		return a.RecordDigest > b.RecordDigest
 	})
+}
+
+// sameRepository reports whether a record's HOST/REPO names the repository
+// of ref. Only the path is compared: the same registry is often reached as
+// localhost and 127.0.0.1, or through a mirror that keeps paths.
+func sameRepository(recordRepo string, ref oci.Reference) bool {
+	_, path, ok := strings.Cut(recordRepo, "/")
+	return ok && path == ref.Repository
+}
+
+// newestSequence returns the verified records of rs (one alias) that share
+// the highest sequence number: one normally, more when promotions raced.
+func newestSequence(rs []PromotionRecord) []PromotionRecord {
+	var out []PromotionRecord
+	for _, r := range rs {
+		if !r.Verified {
+			continue
+		}
+		if len(out) > 0 && r.Sequence != out[0].Sequence {
+			break
+		}
+		out = append(out, r)
+	}
+	return out
 }
 
 // newestRecord returns the newest verified record among rs (which are for

@@ -19,6 +19,8 @@ import (
 	"github.com/modelreg/modelreg/mediatypes"
 )
 
+const dockerManifest = "application/vnd.docker.distribution.manifest.v2+json"
+
 // MaxManifestBytes caps manifests and config blobs read into memory (4 MiB,
 // the limit distribution-spec recommends and oras-go uses).
 const MaxManifestBytes = 4 << 20
@@ -82,9 +84,15 @@ func FetchModel(ctx context.Context, repo *remote.Repository, ref Reference, d d
 	if err := json.Unmarshal(raw, &mv.Manifest); err != nil {
 		return nil, fmt.Errorf("%w: manifest %s is not JSON: %v", errdef.ErrIntegrity, d, err)
 	}
-	if mt := mv.Manifest.MediaType; mt != "" && mt != ocispec.MediaTypeImageManifest && mt != "application/vnd.docker.distribution.manifest.v2+json" {
-		return nil, fmt.Errorf("%w: %s is a %s, not a model manifest", errdef.ErrInvalidInput, ref.WithDigest(d), mt)
+	// Both the registry's Content-Type and the document's own mediaType
+	// must say image manifest: an index without a mediaType field parses
+	// as a manifest with no layers.
+	for _, mt := range []string{desc.MediaType, mv.Manifest.MediaType} {
+		if mt != "" && mt != ocispec.MediaTypeImageManifest && mt != dockerManifest {
+			return nil, fmt.Errorf("%w: %s is a %s, not a model manifest", errdef.ErrInvalidInput, ref.WithDigest(d), mt)
+		}
 	}
+	desc.MediaType = ocispec.MediaTypeImageManifest
 	desc.ArtifactType = mv.Manifest.ArtifactType
 	mv.Descriptor = desc
 	if cd := mv.Manifest.Config; cd.Size > 0 && cd.Size <= MaxManifestBytes && strings.HasSuffix(cd.MediaType, "json") {
@@ -111,6 +119,9 @@ func FetchModel(ctx context.Context, repo *remote.Repository, ref Reference, d d
 		}
 		seen[p] = true
 		mv.Files = append(mv.Files, ModelFile{Path: p, Descriptor: l})
+	}
+	if len(mv.Files) == 0 {
+		return nil, fmt.Errorf("%w: %s is not a model: no layer carries a file path (org.cncf.model.filepath or org.opencontainers.image.title)", errdef.ErrInvalidInput, ref.WithDigest(d))
 	}
 	// A file may not also be a folder of another file ("a" and "a/b").
 	for p := range seen {

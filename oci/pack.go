@@ -70,6 +70,10 @@ func ScanDir(dir string) ([]File, error) {
 			return err
 		}
 		rel = filepath.ToSlash(rel)
+		if err := ValidatePath(rel); err != nil {
+			// Refuse at push what every pull would refuse (e.g. a backslash).
+			return fmt.Errorf("%s: rename the file: %v", rel, err)
+		}
 		fi, err := os.Stat(p) // follows symlinks
 		if err != nil {
 			return fmt.Errorf("%s: %w", rel, err)

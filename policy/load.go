@@ -16,6 +16,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	goccy "github.com/goccy/go-yaml"
 	goccyparser "github.com/goccy/go-yaml/parser"
@@ -231,8 +232,11 @@ func (l *loader) aliasRules(n *yaml.Node, field, alias string) *AliasRules {
 				r.Approvals = &ApprovalRule{Keys: keys, Min: need}
 			}
 		case "promoters":
-			if f, ok := l.fields(e.val, field, "keys"); ok && !isNull(e.val) {
+			if f, ok := l.fields(e.val, field, "keys", "maxAge"); ok && !isNull(e.val) {
 				r.Promoters, _, _ = l.keyList(e.val, f, field)
+				if m, ok := f["maxAge"]; ok {
+					r.PromotionMaxAge = l.duration(m.val, field+".maxAge")
+				}
 			}
 		case "requireAlias":
 			r.RequireAlias = l.requireAlias(e.val, field, alias)
@@ -663,4 +667,25 @@ func editDistance(a, b string) int {
 		prev, cur = cur, prev
 	}
 	return prev[len(b)]
+}
+
+// duration reads a positive duration such as "720h", "90m" or "30d" (days,
+// which time.ParseDuration lacks).
+func (l *loader) duration(n *yaml.Node, field string) time.Duration {
+	v, ok := l.scalar(n, field)
+	if !ok {
+		return 0
+	}
+	d, err := time.ParseDuration(v)
+	if days, found := strings.CutSuffix(v, "d"); found && err != nil {
+		var nd int
+		if _, serr := fmt.Sscanf(days, "%d", &nd); serr == nil && fmt.Sprint(nd) == days {
+			d, err = time.Duration(nd)*24*time.Hour, nil
+		}
+	}
+	if err != nil || d <= 0 {
+		l.errorf(n, field, "%q is not a positive duration (e.g. 720h or 30d)", v)
+		return 0
+	}
+	return d
 }

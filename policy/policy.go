@@ -45,6 +45,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"time"
 
 	"github.com/modelreg/modelreg/errdef"
 )
@@ -105,6 +106,11 @@ type AliasRules struct {
 	// alias (`promoters: {keys: [...]}`). Deploy-time verification
 	// honours the alias only with the newest record signed by one of them.
 	Promoters []Key
+	// PromotionMaxAge, when set (`promoters: {maxAge: 720h}`), is how
+	// old the newest promotion record may be for deploy-time verification
+	// to honour it: like TUF's timestamp expiry, it bounds how long an
+	// older record hidden behind an overwritten tag could be replayed.
+	PromotionMaxAge time.Duration
 
 	cond *condition
 }
@@ -136,6 +142,11 @@ type AttestationRule struct {
 	// alias (`promoters: {keys: [...]}`). Deploy-time verification
 	// honours the alias only with the newest record signed by one of them.
 	Promoters []Key
+	// PromotionMaxAge, when set (`promoters: {maxAge: 720h}`), is how
+	// old the newest promotion record may be for deploy-time verification
+	// to honour it: like TUF's timestamp expiry, it bounds how long an
+	// older record hidden behind an overwritten tag could be replayed.
+	PromotionMaxAge time.Duration
 
 	cond *condition
 }
@@ -215,6 +226,14 @@ func (p *Policy) PromoterKeys(alias string) []Key {
 		return nil
 	}
 	return append([]Key(nil), r.Promoters...)
+}
+
+// PromotionMaxAge returns the alias's promoters.maxAge, 0 when unset.
+func (p *Policy) PromotionMaxAge(alias string) time.Duration {
+	if r, ok := p.Aliases[alias]; ok {
+		return r.PromotionMaxAge
+	}
+	return 0
 }
 
 // Protects reports whether the policy has a section for alias, that is

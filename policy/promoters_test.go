@@ -54,3 +54,19 @@ func TestPromotersErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestPromotionMaxAge(t *testing.T) {
+	td := newTestDir(t)
+	p := td.parse(t, "apiVersion: modelreg.dev/v1\nkind: PromotionPolicy\naliases:\n  production:\n    promoters: {keys: [keys/ci.pub], maxAge: 30d}\n  staging:\n    promoters: {keys: [keys/ci.pub], maxAge: 90m}\n  qa:\n    promoters: {keys: [keys/ci.pub]}\n")
+	for alias, want := range map[string]string{"production": "720h0m0s", "staging": "1h30m0s", "qa": "0s", "none": "0s"} {
+		if got := p.PromotionMaxAge(alias).String(); got != want {
+			t.Errorf("PromotionMaxAge(%s) = %s, want %s", alias, got, want)
+		}
+	}
+	for _, bad := range []string{"-1h", "soon", "0s", "1.5d"} {
+		_, err := Parse([]byte("apiVersion: modelreg.dev/v1\nkind: PromotionPolicy\naliases:\n  production:\n    promoters: {keys: [keys/ci.pub], maxAge: "+bad+"}\n"), "policy.yaml", td.dir)
+		if !errors.Is(err, errdef.ErrInvalidInput) || !strings.Contains(err.Error(), "policy.yaml:5: aliases.production.promoters.maxAge") {
+			t.Errorf("maxAge %q: err = %v, want a load error naming policy.yaml:5 and the field", bad, err)
+		}
+	}
+}

@@ -42,6 +42,9 @@ func historyCommand() *cli.Command {
 				return printJSON(c.App.Writer, h)
 			}
 			w := c.App.Writer
+			if !h.Verified {
+				fmt.Fprintln(w, "Records are NOT verified: give --policy or --key to check who signed them.")
+			}
 			for i, a := range h.Aliases {
 				if i > 0 {
 					fmt.Fprintln(w)
@@ -51,7 +54,7 @@ func historyCommand() *cli.Command {
 					cur = versionOr(a.CurrentVersion, a.Current)
 				}
 				fmt.Fprintf(w, "%s (now %s)\n", a.Alias, cur)
-				if a.Current != "" && !a.Explained {
+				if h.Verified && a.Current != "" && !a.Explained {
 					fmt.Fprintf(w, "  !  tag points at %s, which no verified promotion record explains (moved outside `modelreg promote`)\n", a.Current)
 				}
 				tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)

@@ -66,6 +66,9 @@ func promoteAction(c *cli.Context, do func(*modelreg.Client, modelreg.PromoteOpt
 }
 
 func printPromotion(w io.Writer, res *modelreg.PromoteResult) {
+	if res.Warning != "" {
+		fmt.Fprintf(w, "Warning: %s\n", res.Warning)
+	}
 	if res.Moved {
 		prev := res.Previous
 		if prev == "" {
