@@ -443,7 +443,7 @@ func (c *Client) gatherEvidence(ctx context.Context, repo *remote.Repository, re
 			m, _ := pred.(map[string]any)
 			switch a.PredicateType {
 			case mediatypes.PredicateApproval:
-				if appr, ok := approvalFor(m, ref.Digest, alias); ok {
+				if appr, ok := approvalFor(m, ref, alias); ok {
 					ev.Approvals = append(ev.Approvals, policy.Approval{KeyID: a.KeyID, Approver: appr})
 				}
 			case mediatypes.PredicatePromotion:
@@ -460,9 +460,14 @@ func (c *Client) gatherEvidence(ctx context.Context, repo *remote.Repository, re
 }
 
 // approvalFor returns the approver of an approval predicate that names
-// digest d and either no alias or alias.
-func approvalFor(m map[string]any, d digest.Digest, alias string) (string, bool) {
-	if m == nil || m["digest"] != d.String() {
+// ref's digest and repository, and either no alias or alias. Approvals
+// copied from another repository where the digest was approved do not
+// count here.
+func approvalFor(m map[string]any, ref oci.Reference, alias string) (string, bool) {
+	if m == nil || m["digest"] != ref.Digest.String() {
+		return "", false
+	}
+	if repo, _ := m["repository"].(string); !sameRepository(repo, ref) {
 		return "", false
 	}
 	if a, _ := m["alias"].(string); a != "" && a != alias {
