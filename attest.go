@@ -60,19 +60,14 @@ func (c *Client) Attest(ctx context.Context, refStr, keyPath string, password []
 	if err != nil {
 		return nil, err
 	}
-	ref, repo, err := c.open(refStr)
+	ref, pinned, _, err := c.resolve(ctx, refStr)
 	if err != nil {
 		return nil, err
 	}
-	desc, err := oci.Resolve(ctx, repo, ref)
-	if err != nil {
-		return nil, err
-	}
-	pinned := ref.WithDigest(desc.Digest)
-	if err := signing.Attest(ctx, ref.Name(), desc.Digest, key, predicateType, predicate, c.signingOptions(ref)); err != nil {
+	if err := signing.Attest(ctx, ref.Name(), pinned.Digest, key, predicateType, predicate, c.signingOptions(ref)); err != nil {
 		return nil, fmt.Errorf("attesting %s: %w", pinned, err)
 	}
-	return &AttestResult{Reference: pinned.String(), Digest: desc.Digest.String(), PredicateType: predicateType, KeyID: key.ID, Predicate: predicate}, nil
+	return &AttestResult{Reference: pinned.String(), Digest: pinned.Digest.String(), PredicateType: predicateType, KeyID: key.ID, Predicate: predicate}, nil
 }
 
 // NewEvaluation builds an evaluation predicate; dataset (optional) is
@@ -110,11 +105,7 @@ func (c *Client) Approve(ctx context.Context, refStr, keyPath string, password [
 			return nil, err
 		}
 	}
-	ref, repo, err := c.open(refStr)
-	if err != nil {
-		return nil, err
-	}
-	desc, err := oci.Resolve(ctx, repo, ref)
+	ref, pinned, _, err := c.resolve(ctx, refStr)
 	if err != nil {
 		return nil, err
 	}
@@ -122,11 +113,11 @@ func (c *Client) Approve(ctx context.Context, refStr, keyPath string, password [
 		opts.Approver = actor()
 	}
 	p, err := json.Marshal(ApprovalPredicate{
-		Repository: ref.Name(), Digest: desc.Digest.String(), Alias: opts.Alias,
+		Repository: ref.Name(), Digest: pinned.Digest.String(), Alias: opts.Alias,
 		Approver: opts.Approver, Comment: opts.Comment, ApprovedAt: time.Now().UTC().Format(time.RFC3339),
 	})
 	if err != nil {
 		return nil, err
 	}
-	return c.Attest(ctx, ref.WithDigest(desc.Digest).String(), keyPath, password, mediatypes.PredicateApproval, p)
+	return c.Attest(ctx, pinned.String(), keyPath, password, mediatypes.PredicateApproval, p)
 }

@@ -6,7 +6,6 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
-	"github.com/modelreg/modelreg/oci"
 	"github.com/modelreg/modelreg/policy"
 	"github.com/modelreg/modelreg/signing"
 )
@@ -80,12 +79,7 @@ func (c *Client) History(ctx context.Context, repoStr, alias string, opts Histor
 	if err != nil {
 		return nil, err
 	}
-	tags, err := oci.ListTags(ctx, repo)
-	if err != nil {
-		return nil, err
-	}
-	vs, as := oci.VersionTags(tags), oci.AliasTags(tags)
-	m, err := tagMap(ctx, repo, append(append([]string(nil), vs...), as...))
+	vs, _, m, err := tagState(ctx, repo)
 	if err != nil {
 		return nil, err
 	}

@@ -13,6 +13,8 @@
 package modelreg
 
 import (
+	"context"
+
 	"oras.land/oras-go/v2/registry/remote"
 
 	"github.com/modelreg/modelreg/oci"
@@ -83,4 +85,30 @@ func (c *Client) openRepo(s string) (oci.Reference, *remote.Repository, error) {
 	}
 	r, err := c.oci.Repository(ref)
 	return ref, r, err
+}
+
+// resolve parses refStr, opens its repository and resolves the reference
+// once. ref keeps the tag as given; pinned is HOST/REPO@DIGEST, what
+// everything after works on.
+func (c *Client) resolve(ctx context.Context, refStr string) (ref, pinned oci.Reference, repo *remote.Repository, err error) {
+	ref, repo, err = c.open(refStr)
+	if err != nil {
+		return ref, pinned, nil, err
+	}
+	desc, err := oci.Resolve(ctx, repo, ref)
+	if err != nil {
+		return ref, pinned, nil, err
+	}
+	return ref, ref.WithDigest(desc.Digest), repo, nil
+}
+
+// version is resolve plus the version's manifest, fetched by digest and
+// checked.
+func (c *Client) version(ctx context.Context, refStr string) (ref, pinned oci.Reference, repo *remote.Repository, mv *oci.ModelVersion, err error) {
+	ref, pinned, repo, err = c.resolve(ctx, refStr)
+	if err != nil {
+		return ref, pinned, nil, nil, err
+	}
+	mv, err = oci.FetchModel(ctx, repo, ref, pinned.Digest)
+	return ref, pinned, repo, mv, err
 }

@@ -113,16 +113,7 @@ func (c *Client) Promote(ctx context.Context, refStr, alias string, opts Promote
 	if err != nil {
 		return nil, err
 	}
-	ref, repo, err := c.open(refStr)
-	if err != nil {
-		return nil, err
-	}
-	desc, err := oci.Resolve(ctx, repo, ref)
-	if err != nil {
-		return nil, err
-	}
-	pinned := ref.WithDigest(desc.Digest)
-	mv, err := oci.FetchModel(ctx, repo, ref, desc.Digest)
+	ref, pinned, repo, mv, err := c.version(ctx, refStr)
 	if err != nil {
 		return nil, err
 	}
@@ -147,7 +138,7 @@ func (c *Client) Promote(ctx context.Context, refStr, alias string, opts Promote
 	dec.Rules = append(dec.Rules, signerRule)
 	dec.Allowed = dec.Allowed && allowedSigner
 
-	res := &PromoteResult{Alias: alias, Reference: pinned.String(), Digest: desc.Digest.String(), Decision: dec}
+	res := &PromoteResult{Alias: alias, Reference: pinned.String(), Digest: pinned.Digest.String(), Decision: dec}
 	tagDigest := ""
 	if cur, err := repo.Resolve(ctx, alias); err == nil {
 		tagDigest = cur.Digest.String()
@@ -176,7 +167,7 @@ func (c *Client) Promote(ctx context.Context, refStr, alias string, opts Promote
 		return res, err
 	}
 	p := PromotionPredicate{
-		Repository: ref.Name(), Alias: alias, Digest: desc.Digest.String(),
+		Repository: ref.Name(), Alias: alias, Digest: pinned.Digest.String(),
 		PreviousDigest: res.Previous, Sequence: 1, Reason: opts.Reason,
 		Policy: PolicyResult{Digest: pol.Digest, Allowed: true},
 	}
@@ -260,22 +251,15 @@ func (c *Client) CheckPolicy(ctx context.Context, refStr, alias, policyPath stri
 	if err != nil {
 		return nil, Decision{}, err
 	}
-	ref, repo, err := c.open(refStr)
-	if err != nil {
-		return nil, Decision{}, err
-	}
 	if alias == "" {
-		alias = ref.Tag
+		if r, err := oci.ParseReference(refStr); err == nil {
+			alias = r.Tag
+		}
 	}
 	if !pol.Protects(alias) {
 		return nil, Decision{}, fmt.Errorf("%w: policy %s has no rules for alias %q (it names: %s); give --to ALIAS", errdef.ErrInvalidInput, policyPath, alias, strings.Join(pol.AliasNames(), ", "))
 	}
-	desc, err := oci.Resolve(ctx, repo, ref)
-	if err != nil {
-		return nil, Decision{}, err
-	}
-	pinned := ref.WithDigest(desc.Digest)
-	mv, err := oci.FetchModel(ctx, repo, ref, desc.Digest)
+	_, pinned, repo, mv, err := c.version(ctx, refStr)
 	if err != nil {
 		return nil, Decision{}, err
 	}

@@ -51,28 +51,19 @@ type Verification struct {
 // folder beside dir and renamed into place, so a failure leaves dir as it
 // was; files dir already holds are not downloaded again.
 func (c *Client) Pull(ctx context.Context, refStr, dir string, opts PullOptions) (*PullResult, error) {
-	ref, repo, err := c.open(refStr)
-	if err != nil {
-		return nil, err
-	}
 	if dir == "" {
 		return nil, fmt.Errorf("%w: pull needs a target folder", errdef.ErrInvalidInput)
 	}
-	desc, err := oci.Resolve(ctx, repo, ref)
+	ref, pinned, repo, mv, err := c.version(ctx, refStr)
 	if err != nil {
 		return nil, err
 	}
-	pinned := ref.WithDigest(desc.Digest)
-	pinned.Tag = ref.Tag
-	mv, err := oci.FetchModel(ctx, repo, ref, desc.Digest)
-	if err != nil {
-		return nil, err
-	}
+	pinned.Tag = ref.Tag // the alias the policy judges; the digest is what is pulled
 	files, err := oci.SelectFiles(mv, opts.Include)
 	if err != nil {
 		return nil, err
 	}
-	res := &PullResult{Reference: ref.String(), Digest: desc.Digest.String(), Directory: dir}
+	res := &PullResult{Reference: ref.String(), Digest: pinned.Digest.String(), Directory: dir}
 	if len(opts.Keys) > 0 || opts.Policy != "" {
 		v, err := c.verifyForDeploy(ctx, pinned, mv, opts)
 		res.Verification = v

@@ -25,18 +25,14 @@ func (c *Client) Sign(ctx context.Context, refStr, keyPath string, password []by
 	if err != nil {
 		return nil, err
 	}
-	ref, repo, err := c.open(refStr)
+	ref, pinned, _, err := c.resolve(ctx, refStr)
 	if err != nil {
 		return nil, err
 	}
-	desc, err := oci.Resolve(ctx, repo, ref)
-	if err != nil {
-		return nil, err
+	if err := signing.Sign(ctx, ref.Name(), pinned.Digest, key, nil, c.signingOptions(ref)); err != nil {
+		return nil, fmt.Errorf("signing %s: %w", pinned, err)
 	}
-	if err := signing.Sign(ctx, ref.Name(), desc.Digest, key, nil, c.signingOptions(ref)); err != nil {
-		return nil, fmt.Errorf("signing %s: %w", ref.WithDigest(desc.Digest), err)
-	}
-	return &SignResult{Reference: ref.WithDigest(desc.Digest).String(), Digest: desc.Digest.String(), KeyID: key.ID}, nil
+	return &SignResult{Reference: pinned.String(), Digest: pinned.Digest.String(), KeyID: key.ID}, nil
 }
 
 // VerifyResult says which keys signed a digest.
@@ -54,15 +50,11 @@ type VerifyResult struct {
 // of the public keys at keyPaths. Otherwise the error wraps
 // errdef.ErrDenied.
 func (c *Client) Verify(ctx context.Context, refStr string, keyPaths []string) (*VerifyResult, error) {
-	ref, repo, err := c.open(refStr)
+	_, pinned, _, err := c.resolve(ctx, refStr)
 	if err != nil {
 		return nil, err
 	}
-	desc, err := oci.Resolve(ctx, repo, ref)
-	if err != nil {
-		return nil, err
-	}
-	return c.verifyDigest(ctx, ref.WithDigest(desc.Digest), keyPaths)
+	return c.verifyDigest(ctx, pinned, keyPaths)
 }
 
 func (c *Client) verifyDigest(ctx context.Context, ref oci.Reference, keyPaths []string) (*VerifyResult, error) {

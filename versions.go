@@ -70,6 +70,18 @@ func tagMap(ctx context.Context, repo *remote.Repository, tags []string) (map[st
 	return m, nil
 }
 
+// tagState returns the version tags (sorted by N) and alias tags of repo,
+// and what each resolves to now.
+func tagState(ctx context.Context, repo *remote.Repository) (versions, aliases []string, m map[string]digest.Digest, err error) {
+	tags, err := oci.ListTags(ctx, repo)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	versions, aliases = oci.VersionTags(tags), oci.AliasTags(tags)
+	m, err = tagMap(ctx, repo, append(append([]string(nil), versions...), aliases...))
+	return versions, aliases, m, err
+}
+
 // Versions lists the model versions (vN tags) of repository repoStr
 // (HOST/REPO), oldest first, each with the aliases that point at it.
 func (c *Client) Versions(ctx context.Context, repoStr string) (*VersionList, error) {
@@ -77,12 +89,7 @@ func (c *Client) Versions(ctx context.Context, repoStr string) (*VersionList, er
 	if err != nil {
 		return nil, err
 	}
-	tags, err := oci.ListTags(ctx, repo)
-	if err != nil {
-		return nil, err
-	}
-	vs, as := oci.VersionTags(tags), oci.AliasTags(tags)
-	m, err := tagMap(ctx, repo, append(append([]string(nil), vs...), as...))
+	vs, as, m, err := tagState(ctx, repo)
 	if err != nil {
 		return nil, err
 	}
@@ -110,12 +117,7 @@ func (c *Client) Aliases(ctx context.Context, repoStr string) (*AliasList, error
 	if err != nil {
 		return nil, err
 	}
-	tags, err := oci.ListTags(ctx, repo)
-	if err != nil {
-		return nil, err
-	}
-	vs, as := oci.VersionTags(tags), oci.AliasTags(tags)
-	m, err := tagMap(ctx, repo, append(append([]string(nil), vs...), as...))
+	vs, as, m, err := tagState(ctx, repo)
 	if err != nil {
 		return nil, err
 	}
@@ -141,19 +143,11 @@ func (c *Client) SetAlias(ctx context.Context, refStr, alias string) (digest.Dig
 	if err := oci.ValidateAlias(alias); err != nil {
 		return "", err
 	}
-	ref, repo, err := c.open(refStr)
+	_, pinned, repo, mv, err := c.version(ctx, refStr)
 	if err != nil {
 		return "", err
 	}
-	desc, err := oci.Resolve(ctx, repo, ref)
-	if err != nil {
-		return "", err
-	}
-	mv, err := oci.FetchModel(ctx, repo, ref, desc.Digest)
-	if err != nil {
-		return "", err
-	}
-	return desc.Digest, oci.PutTag(ctx, repo, mv.Descriptor, mv.Raw, alias)
+	return pinned.Digest, oci.PutTag(ctx, repo, mv.Descriptor, mv.Raw, alias)
 }
 
 // RemoveAlias deletes the alias tag of repository repoStr. It refuses
@@ -191,21 +185,13 @@ type Inspection struct {
 // Inspect describes the version refStr names: manifest, config, lineage
 // annotations and files.
 func (c *Client) Inspect(ctx context.Context, refStr string) (*Inspection, error) {
-	ref, repo, err := c.open(refStr)
-	if err != nil {
-		return nil, err
-	}
-	desc, err := oci.Resolve(ctx, repo, ref)
-	if err != nil {
-		return nil, err
-	}
-	mv, err := oci.FetchModel(ctx, repo, ref, desc.Digest)
+	ref, pinned, _, mv, err := c.version(ctx, refStr)
 	if err != nil {
 		return nil, err
 	}
 	in := &Inspection{
 		Reference:    ref.String(),
-		Digest:       desc.Digest.String(),
+		Digest:       pinned.Digest.String(),
 		MediaType:    mv.Manifest.MediaType,
 		ArtifactType: mv.Manifest.ArtifactType,
 		Size:         mv.Descriptor.Size,

@@ -19,14 +19,7 @@ func aliasCommand() *cli.Command {
 				Name: "set", Usage: "point ALIAS at the version REF names", ArgsUsage: "REF ALIAS",
 				Flags: []cli.Flag{outputFlag},
 				Action: func(c *cli.Context) error {
-					if err := exactArgs(c, "REF", "ALIAS"); err != nil {
-						return err
-					}
-					asJSON, err := jsonOutput(c)
-					if err != nil {
-						return err
-					}
-					cl, err := client(c)
+					cl, asJSON, err := prepare(c, "REF", "ALIAS")
 					if err != nil {
 						return err
 					}
@@ -45,14 +38,7 @@ func aliasCommand() *cli.Command {
 				Name: "rm", Usage: "remove ALIAS from REPO", ArgsUsage: "REPO ALIAS",
 				Flags: []cli.Flag{outputFlag},
 				Action: func(c *cli.Context) error {
-					if err := exactArgs(c, "REPO", "ALIAS"); err != nil {
-						return err
-					}
-					asJSON, err := jsonOutput(c)
-					if err != nil {
-						return err
-					}
-					cl, err := client(c)
+					cl, asJSON, err := prepare(c, "REPO", "ALIAS")
 					if err != nil {
 						return err
 					}
@@ -70,14 +56,7 @@ func aliasCommand() *cli.Command {
 				Name: "ls", Usage: "list the aliases of REPO", ArgsUsage: "REPO",
 				Flags: []cli.Flag{outputFlag},
 				Action: func(c *cli.Context) error {
-					if err := exactArgs(c, "REPO"); err != nil {
-						return err
-					}
-					asJSON, err := jsonOutput(c)
-					if err != nil {
-						return err
-					}
-					cl, err := client(c)
+					cl, asJSON, err := prepare(c, "REPO")
 					if err != nil {
 						return err
 					}

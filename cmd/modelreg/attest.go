@@ -33,14 +33,7 @@ func attestCommand() *cli.Command {
 			&cli.StringFlag{Name: "evaluator", Usage: "who or what ran the evaluation"},
 		},
 		Action: func(c *cli.Context) error {
-			if err := exactArgs(c, "REF"); err != nil {
-				return err
-			}
-			asJSON, err := jsonOutput(c)
-			if err != nil {
-				return err
-			}
-			cl, err := client(c)
+			cl, asJSON, err := prepare(c, "REF")
 			if err != nil {
 				return err
 			}

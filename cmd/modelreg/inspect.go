@@ -16,14 +16,7 @@ func inspectCommand() *cli.Command {
 		Description: "Example:\n  modelreg inspect localhost:5000/team/sentiment:production",
 		Flags:       []cli.Flag{outputFlag},
 		Action: func(c *cli.Context) error {
-			if err := exactArgs(c, "REF"); err != nil {
-				return err
-			}
-			asJSON, err := jsonOutput(c)
-			if err != nil {
-				return err
-			}
-			cl, err := client(c)
+			cl, asJSON, err := prepare(c, "REF")
 			if err != nil {
 				return err
 			}

@@ -138,6 +138,20 @@ func exactArgs(c *cli.Context, names ...string) error {
 	return nil
 }
 
+// prepare checks the positional arguments and --output, and builds the
+// client: the start of most commands.
+func prepare(c *cli.Context, names ...string) (*modelreg.Client, bool, error) {
+	if err := exactArgs(c, names...); err != nil {
+		return nil, false, err
+	}
+	asJSON, err := jsonOutput(c)
+	if err != nil {
+		return nil, false, err
+	}
+	cl, err := client(c)
+	return cl, asJSON, err
+}
+
 // outputFlag is the --output flag every command has.
 var outputFlag = &cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "text", Usage: "output format: text or json (one JSON document on stdout)"}
 

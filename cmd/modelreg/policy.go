@@ -23,14 +23,7 @@ func policyCommand() *cli.Command {
 				&cli.StringFlag{Name: "to", Usage: "the `ALIAS` whose rules to check (default: the tag of REF)"},
 			},
 			Action: func(c *cli.Context) error {
-				if err := exactArgs(c, "REF"); err != nil {
-					return err
-				}
-				asJSON, err := jsonOutput(c)
-				if err != nil {
-					return err
-				}
-				cl, err := client(c)
+				cl, asJSON, err := prepare(c, "REF")
 				if err != nil {
 					return err
 				}

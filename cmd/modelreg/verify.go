@@ -23,14 +23,7 @@ func verifyCommand() *cli.Command {
 			&cli.StringSliceFlag{Name: "key", Required: true, Usage: "public key `FILE` (repeatable: any one suffices)"},
 		},
 		Action: func(c *cli.Context) error {
-			if err := exactArgs(c, "REF"); err != nil {
-				return err
-			}
-			asJSON, err := jsonOutput(c)
-			if err != nil {
-				return err
-			}
-			cl, err := client(c)
+			cl, asJSON, err := prepare(c, "REF")
 			if err != nil {
 				return err
 			}

@@ -16,14 +16,7 @@ func versionsCommand() *cli.Command {
 		Description: "Example:\n  modelreg versions localhost:5000/team/sentiment",
 		Flags:       []cli.Flag{outputFlag},
 		Action: func(c *cli.Context) error {
-			if err := exactArgs(c, "REPO"); err != nil {
-				return err
-			}
-			asJSON, err := jsonOutput(c)
-			if err != nil {
-				return err
-			}
-			cl, err := client(c)
+			cl, asJSON, err := prepare(c, "REPO")
 			if err != nil {
 				return err
 			}
