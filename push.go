@@ -106,7 +106,9 @@ func (c *Client) Push(ctx context.Context, refStr, dir string, opts PushOptions)
 	}
 	info := oci.InspectFiles(files)
 
-	stats, err := oci.UploadFiles(ctx, repo, files, c.transfer())
+	topts := c.transfer()
+	topts.MountFrom = mountSources(ref, opts)
+	stats, err := oci.UploadFiles(ctx, repo, files, topts)
 	if err != nil {
 		return nil, fmt.Errorf("push %s: %w", ref.Name(), err)
 	}
@@ -202,6 +204,9 @@ func (c *Client) lineage(ctx context.Context, opts PushOptions) (map[string]stri
 		if k == "" {
 			return nil, fmt.Errorf("%w: --annotation with an empty key", errdef.ErrInvalidInput)
 		}
+		if reservedAnnotation(k) {
+			return nil, fmt.Errorf("%w: --annotation %s: lineage is set by --dataset, --parent, --run-id and --run-url, which resolve references to digests", errdef.ErrInvalidInput, k)
+		}
 		a[k] = v
 	}
 	set := func(k, v string) {
@@ -250,6 +255,18 @@ func (c *Client) resolveLineage(ctx context.Context, flag, s string) (oci.Refere
 	return ref.WithDigest(desc.Digest), nil
 }
 
+// mountSources returns the repositories of ref's registry named by the
+// lineage (parent, datasets): blobs shared with them are mounted, not sent.
+func mountSources(ref oci.Reference, opts PushOptions) []string {
+	var out []string
+	for _, s := range append([]string{opts.Parent}, opts.Datasets...) {
+		if r, err := oci.ParseReference(s); err == nil && s != "" && r.Registry == ref.Registry && r.Repository != ref.Repository {
+			out = append(out, r.Repository)
+		}
+	}
+	return dedupe(out)
+}
+
 func dedupe(s []string) []string {
 	seen := map[string]bool{}
 	var out []string
@@ -260,4 +277,11 @@ func dedupe(s []string) []string {
 		}
 	}
 	return out
+}
+
+// reservedAnnotation reports whether key is lineage that only the lineage
+// flags may set, so a policy that requires it can trust its form.
+func reservedAnnotation(key string) bool {
+	return strings.HasPrefix(key, "dev.modelreg.") ||
+		key == mediatypes.AnnotationBaseDigest || key == mediatypes.AnnotationBaseName
 }

@@ -1,12 +1,14 @@
 package oci
 
 import (
+	"bufio"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -14,10 +16,18 @@ import (
 )
 
 // DigestCache remembers the sha256 of files, keyed on path, size,
-// modification time, inode and device, so an unchanged multi-GB file is not
-// hashed again. An entry is only a hint: the registry rejects a blob whose
-// bytes do not match the digest, and callers recover by hashing again.
-// The zero value (Dir "") caches nothing.
+// modification time, inode change time, inode and device, so an unchanged
+// multi-GB file is not hashed again. An entry is only a hint: uploads hash
+// the bytes they send and name the blob by that hash, a monolithic upload
+// is checked by the registry, and callers recover by hashing again.
+//
+// It also remembers, per registry, which repositories were seen holding a
+// blob, so an upload can mount the blob from a sibling repository instead
+// of sending it.
+//
+// The zero value (Dir "") caches nothing. All methods are safe for
+// concurrent use, also by several processes: entries are written to a
+// temporary file and renamed.
 type DigestCache struct {
 	// Dir holds one small file per entry.
 	Dir string
@@ -37,14 +47,20 @@ func DefaultDigestCache() DigestCache {
 	return DigestCache{Dir: filepath.Join(d, "modelreg", "digests")}
 }
 
-// key identifies a file's current state; any change of these facts misses.
+// cacheKey identifies a file's current state; any change of these facts
+// misses.
 func cacheKey(abs string, fi os.FileInfo) string {
 	var ino, dev uint64
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
 		ino, dev = st.Ino, uint64(st.Dev)
 	}
-	h := sha256.Sum256(fmt.Appendf(nil, "%s\x00%d\x00%d\x00%d\x00%d", abs, fi.Size(), fi.ModTime().UnixNano(), ino, dev))
+	h := sha256.Sum256(fmt.Appendf(nil, "v2\x00%s\x00%d\x00%d\x00%d\x00%d\x00%d", abs, fi.Size(), fi.ModTime().UnixNano(), statChange(fi), ino, dev))
 	return hex.EncodeToString(h[:])
+}
+
+// sameFileState reports whether a and b describe the same state of a file.
+func sameFileState(abs string, a, b os.FileInfo) bool {
+	return cacheKey(abs, a) == cacheKey(abs, b)
 }
 
 // Lookup returns the cached digest of the file at p, or "".
@@ -60,12 +76,19 @@ func (c DigestCache) Lookup(p string) digest.Digest {
 	if err != nil {
 		return ""
 	}
+	return c.lookup(abs, fi)
+}
+
+func (c DigestCache) lookup(abs string, fi os.FileInfo) digest.Digest {
+	if c.Dir == "" {
+		return ""
+	}
 	b, err := os.ReadFile(filepath.Join(c.Dir, cacheKey(abs, fi)))
 	if err != nil {
 		return ""
 	}
 	d, err := digest.Parse(strings.TrimSpace(string(b)))
-	if err != nil {
+	if err != nil || d.Algorithm() != digest.SHA256 {
 		return ""
 	}
 	return d
@@ -85,20 +108,34 @@ func (c DigestCache) Store(p string, d digest.Digest) {
 	if err != nil {
 		return
 	}
-	if os.MkdirAll(c.Dir, 0o700) != nil {
+	c.store(abs, fi, d)
+}
+
+// store records d for the file abs in the state fi.
+func (c DigestCache) store(abs string, fi os.FileInfo, d digest.Digest) {
+	if c.Dir == "" {
 		return
 	}
-	tmp, err := os.CreateTemp(c.Dir, ".tmp-*")
+	c.writeFile(c.Dir, cacheKey(abs, fi), d.String())
+}
+
+// writeFile writes content to dir/name through a temporary file and a
+// rename, ignoring errors.
+func (c DigestCache) writeFile(dir, name, content string) {
+	if os.MkdirAll(dir, 0o700) != nil {
+		return
+	}
+	tmp, err := os.CreateTemp(dir, ".tmp-*")
 	if err != nil {
 		return
 	}
-	_, werr := tmp.WriteString(d.String())
+	_, werr := tmp.WriteString(content)
 	cerr := tmp.Close()
 	if werr != nil || cerr != nil {
 		os.Remove(tmp.Name())
 		return
 	}
-	if os.Rename(tmp.Name(), filepath.Join(c.Dir, cacheKey(abs, fi))) != nil {
+	if os.Rename(tmp.Name(), filepath.Join(dir, name)) != nil {
 		os.Remove(tmp.Name())
 	}
 }
@@ -118,21 +155,88 @@ func (c DigestCache) Forget(p string) {
 }
 
 // HashFile returns the sha256 digest of the file at p, using and filling
-// the cache.
+// the cache. It fails if the file cannot be read or changes while it is
+// read.
 func (c DigestCache) HashFile(p string) (digest.Digest, error) {
-	if d := c.Lookup(p); d != "" {
-		return d, nil
+	abs, err := filepath.Abs(p)
+	if err != nil {
+		return "", err
 	}
-	f, err := os.Open(p)
+	f, err := os.Open(abs)
 	if err != nil {
 		return "", err
 	}
 	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return "", err
+	}
+	if d := c.lookup(abs, fi); d != "" {
+		return d, nil
+	}
 	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
+	buf := copyBufPool.Get().(*[]byte)
+	_, err = io.CopyBuffer(h, struct{ io.Reader }{f}, *buf)
+	copyBufPool.Put(buf)
+	if err != nil {
 		return "", fmt.Errorf("reading %s: %w", p, err)
 	}
 	d := digest.NewDigest(digest.SHA256, h)
-	c.Store(p, d)
+	if fi2, err := os.Stat(abs); err == nil && sameFileState(abs, fi, fi2) {
+		c.store(abs, fi, d)
+	} else {
+		return "", fmt.Errorf("%s changed while it was read; try again when it is complete", p)
+	}
 	return d, nil
+}
+
+// maxRepoHints is how many repositories are remembered per blob.
+const maxRepoHints = 8
+
+// hintDir is the folder of the repository hints of a registry host.
+func (c DigestCache) hintDir(host string) string {
+	h := sha256.Sum256([]byte(strings.ToLower(host)))
+	return filepath.Join(c.Dir, "repos", hex.EncodeToString(h[:8]))
+}
+
+func hintName(d digest.Digest) string {
+	return d.Algorithm().String() + "-" + d.Encoded()
+}
+
+// Repositories returns the repositories of registry host seen holding blob
+// d, most recent first (at most 8). They are hints: the registry decides.
+func (c DigestCache) Repositories(host string, d digest.Digest) []string {
+	if c.Dir == "" || d.Validate() != nil {
+		return nil
+	}
+	f, err := os.Open(filepath.Join(c.hintDir(host), hintName(d)))
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	var out []string
+	sc := bufio.NewScanner(io.LimitReader(f, 64<<10))
+	for sc.Scan() && len(out) < maxRepoHints {
+		if s := strings.TrimSpace(sc.Text()); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// RecordRepository notes that repository repo of registry host holds blob
+// d. Errors are ignored.
+func (c DigestCache) RecordRepository(host, repo string, d digest.Digest) {
+	if c.Dir == "" || d.Validate() != nil || repo == "" || strings.ContainsAny(repo, "\n\r") {
+		return
+	}
+	old := c.Repositories(host, d)
+	if len(old) > 0 && old[0] == repo {
+		return
+	}
+	list := append([]string{repo}, slices.DeleteFunc(old, func(s string) bool { return s == repo })...)
+	if len(list) > maxRepoHints {
+		list = list[:maxRepoHints]
+	}
+	c.writeFile(c.hintDir(host), hintName(d), strings.Join(list, "\n")+"\n")
 }

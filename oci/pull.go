@@ -92,11 +92,14 @@ func matchFile(pat, p string) bool {
 //
 // Every target path is checked before anything is written: a path through
 // a symlink or over a folder is refused. Files dir already holds with the
-// right size and digest are not downloaded. The others are downloaded into
-// a temporary folder beside dir, each checked against its digest and size
-// while streaming, and only when all are complete are they renamed into
-// place (or the temporary folder becomes dir if dir did not exist). On
-// error the temporary folder is removed and dir is as it was.
+// right size and digest are not downloaded (the digest cache makes that
+// check cost a stat per file). The others are downloaded into a temporary
+// folder beside dir, Concurrency files at a time, large blobs as parallel
+// byte ranges (see DownloadBlob), each checked against its digest and size
+// before it becomes visible, and only when all are complete are they
+// renamed into place (or the temporary folder becomes dir if dir did not
+// exist). On error the temporary folder is removed and dir is as it was.
+// The digests of the files written are recorded in the cache.
 func PullFiles(ctx context.Context, repo *remote.Repository, files []ModelFile, dir string, opts PullOptions) (PullResult, error) {
 	var res PullResult
 	absDir, err := filepath.Abs(dir)
@@ -148,6 +151,13 @@ func PullFiles(ctx context.Context, repo *remote.Repository, files []ModelFile, 
 		}
 	}()
 
+	t := newTransferClient(repo, opts.TransferOptions)
+	prog := progressFrom(ctx, opts.TransferOptions)
+	var total int64
+	for _, i := range need {
+		total += files[i].Descriptor.Size
+	}
+	prog.Start(len(need), total)
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(opts.concurrency())
 	for _, i := range need {
@@ -157,13 +167,15 @@ func PullFiles(ctx context.Context, repo *remote.Repository, files []ModelFile, 
 			if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 				return err
 			}
-			if err := DownloadBlob(gctx, repo, f.Descriptor, dst); err != nil {
+			if err := downloadFile(gctx, t, f.Descriptor, dst, prog.File(f.Path, f.Descriptor.Size)); err != nil {
 				return fmt.Errorf("%s: %w", f.Path, err)
 			}
 			return os.Chmod(dst, fileMode(f))
 		})
 	}
-	if err := g.Wait(); err != nil {
+	err = g.Wait()
+	prog.Finish(err)
+	if err != nil {
 		return PullResult{}, err
 	}
 	for _, i := range need {
@@ -191,8 +203,13 @@ func PullFiles(ctx context.Context, repo *remote.Repository, files []ModelFile, 
 			}
 		}
 	}
+	// Record what was written, so the next pull into dir, or a push of
+	// it, does not hash these files again, and which repository holds the
+	// blobs, so a push to a sibling repository can mount them.
 	for _, i := range need {
-		opts.Cache.Store(filepath.Join(absDir, filepath.FromSlash(files[i].Path)), files[i].Descriptor.Digest)
+		d := files[i].Descriptor.Digest
+		opts.Cache.Store(filepath.Join(absDir, filepath.FromSlash(files[i].Path)), d)
+		opts.Cache.RecordRepository(repo.Reference.Registry, repo.Reference.Repository, d)
 	}
 	return res, nil
 }

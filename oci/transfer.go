@@ -4,17 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
-	"strings"
+	"sync"
 
+	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sync/errgroup"
-	"oras.land/oras-go/v2/content"
-	orasErrdef "oras.land/oras-go/v2/errdef"
 	"oras.land/oras-go/v2/registry/remote"
-
-	"github.com/modelreg/modelreg/errdef"
 )
 
 // DefaultConcurrency is how many files move at once when the caller does not
@@ -22,14 +18,65 @@ import (
 // consistent with oras' push default of 5.
 const DefaultConcurrency = 5
 
+// Defaults of the transfer engine (see TransferOptions).
+const (
+	// DefaultChunkSize is the body size of one PATCH of a chunked upload:
+	// 0, one PATCH for the rest of the file, which the kernel sends
+	// straight from the page cache (sendfile). A broken PATCH continues
+	// from the byte the registry confirms (distribution and olareg keep
+	// what they received); set TransferOptions.ChunkSize for a registry
+	// that drops partial chunks or limits their size.
+	DefaultChunkSize = 0
+	// DefaultRangeThreshold is the blob size from which a download uses
+	// parallel byte ranges (64 MiB).
+	DefaultRangeThreshold = 64 << 20
+	// DefaultPartSize is the size of one byte range (16 MiB).
+	DefaultPartSize = 16 << 20
+	// DefaultRangeStreams is how many byte ranges of one blob are fetched
+	// at once.
+	DefaultRangeStreams = 8
+)
+
+// smallFileSize is the size up to which a file is hashed before it is
+// uploaded (one HEAD finds it in the registry; one PUT sends it): reading
+// it twice costs less than a round trip.
+const smallFileSize = 4 << 20
+
+// copyBufPool holds the 256 KiB buffers every copy of the transfer engine
+// uses, so memory stays flat whatever the blob sizes.
+var copyBufPool = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
+
 // TransferOptions configure uploads and downloads. The zero value is usable.
 type TransferOptions struct {
 	// Concurrency is how many blobs move at once. If ≤ 0,
 	// DefaultConcurrency is used.
 	Concurrency int
-	// Cache remembers file digests between runs. The zero value caches
-	// nothing.
+	// Cache remembers file digests between runs, and which repositories
+	// of a registry hold which blobs. The zero value caches nothing.
 	Cache DigestCache
+	// MountFrom names repositories of the same registry (REPO, without
+	// the host) that may hold blobs of this upload, such as the
+	// repositories of the parent model and the datasets. A blob whose
+	// digest is known (from the cache) and that the target lacks is
+	// mounted from there instead of sent, where the registry allows it.
+	MountFrom []string
+	// Progress receives byte counts. If nil, the Progress of the context
+	// (WithProgress) is used, if any.
+	Progress Progress
+	// Retry bounds retries of failed requests.
+	Retry RetryOptions
+	// ChunkSize is the body size in bytes of one PATCH of a chunked
+	// upload; ≤ 0 sends the rest of the file in one PATCH.
+	ChunkSize int64
+	// RangeThreshold is the blob size in bytes from which downloads use
+	// parallel byte ranges. If ≤ 0, DefaultRangeThreshold.
+	RangeThreshold int64
+	// PartSize is the size in bytes of one byte range. If ≤ 0,
+	// DefaultPartSize.
+	PartSize int64
+	// RangeStreams is how many byte ranges of one blob are fetched at
+	// once; 1 turns parallel ranges off. If ≤ 0, DefaultRangeStreams.
+	RangeStreams int
 }
 
 func (o TransferOptions) concurrency() int {
@@ -39,35 +86,137 @@ func (o TransferOptions) concurrency() int {
 	return o.Concurrency
 }
 
+// chunkSize is the PATCH body size, or the maximum for "the rest".
+func (o TransferOptions) chunkSize() int64 {
+	if o.ChunkSize <= 0 {
+		return 1<<63 - 1
+	}
+	return o.ChunkSize
+}
+
+func (o TransferOptions) rangeThreshold() int64 {
+	if o.RangeStreams == 1 {
+		return 1<<63 - 1
+	}
+	if o.RangeThreshold <= 0 {
+		return DefaultRangeThreshold
+	}
+	return o.RangeThreshold
+}
+
+func (o TransferOptions) partSize() int64 {
+	if o.PartSize <= 0 {
+		return DefaultPartSize
+	}
+	return o.PartSize
+}
+
+func (o TransferOptions) rangeStreams() int {
+	if o.RangeStreams <= 0 {
+		return DefaultRangeStreams
+	}
+	return o.RangeStreams
+}
+
+// TransferError reports a blob transfer that failed after its retries:
+// which request, how far the transfer got and why. errors.Unwrap gives the
+// last error.
+type TransferError struct {
+	// Op is "upload" or "download"; Step the HTTP method that failed last.
+	Op, Step string
+	// Digest names the blob, "" when an upload failed before its digest
+	// was known.
+	Digest digest.Digest
+	// Size is the blob size in bytes; Done the bytes the registry
+	// confirmed (upload) or that were written (download); Moved every
+	// byte sent or received over all tries, broken ones included.
+	Size, Done, Moved int64
+	Err               error
+}
+
+func (e *TransferError) Error() string {
+	what := "received"
+	if e.Op == "upload" {
+		what = "confirmed by the registry"
+	}
+	return fmt.Sprintf("%v; %s of %s %s (%s moved in all)", e.Err, formatBytes(e.Done), formatBytes(e.Size), what, formatBytes(e.Moved))
+}
+
+func (e *TransferError) Unwrap() error { return e.Err }
+
+// formatBytes formats n with a binary unit, e.g. "1.5 GiB".
+func formatBytes(n int64) string {
+	const unit = 1024
+	if n < unit && n > -unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit || m <= -unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
 // UploadStats counts what an upload moved.
 type UploadStats struct {
-	Uploaded      int   // blobs sent
-	Skipped       int   // blobs the registry already had
-	BytesUploaded int64 // bytes sent
+	Uploaded int // blobs sent
+	// Skipped counts blobs the repository already had, or that were
+	// mounted from another repository of the registry (Mounted of them).
+	Skipped       int
+	Mounted       int
+	BytesUploaded int64 // bytes of the blobs sent
 }
 
 // UploadFiles makes every file a blob of repo, filling each file's Digest.
-// Files whose blob the registry already has are not sent. A cached digest
-// that the registry rejects as a mismatch is forgotten and the file hashed
-// again.
-func UploadFiles(ctx context.Context, repo *remote.Repository, files []File, opts TransferOptions) (UploadStats, error) {
-	var stats UploadStats
-	type result struct {
-		uploaded bool
-		n        int64
+//
+// Each large file is read from disk once: a chunked upload (POST,
+// PATCH…, PUT ?digest=) sends it from the page cache with sendfile while a
+// background reader hashes the same bytes, and the digest given to the
+// registry is that hash; the registry checks it against the bytes it
+// received, so a file that changes under the upload is refused, never
+// stored under a wrong digest. A registry that refuses PATCH gets one
+// monolithic PUT instead. A file whose digest the cache knows (or a file
+// of at most 4 MiB, hashed first) is looked up with a HEAD (several at a
+// time) and not sent when the repository has it, or mounted from a
+// sibling repository (TransferOptions.MountFrom, or one the cache saw
+// holding it). A cached digest that names a blob of another size, or that
+// the registry refuses, is forgotten and the file hashed again; the cache
+// learns the digest of every file sent. A broken upload continues from the last byte
+// the registry confirms; 429 and 5xx answers are retried with backoff
+// (TransferOptions.Retry), and the final error (a *TransferError inside)
+// says what failed and how many bytes moved. Files move in parallel,
+// Concurrency at a time.
+func UploadFiles(ctx context.Context, repo *remote.Repository, files []File, opts TransferOptions) (stats UploadStats, err error) {
+	t := newTransferClient(repo, opts)
+	prog := progressFrom(ctx, opts)
+	var total int64
+	for _, f := range files {
+		total += f.Size
 	}
-	results := make([]result, len(files))
-	g, ctx := errgroup.WithContext(ctx)
-	g.SetLimit(opts.concurrency())
+	prog.Start(len(files), total)
+	defer func() { prog.Finish(err) }()
+
+	// First every digest the cache knows (and every small file's) is
+	// looked up with a HEAD, several at a time since no data moves; then
+	// the missing files are sent, Concurrency at a time.
+	outcomes := make([]upOutcome, len(files))
+	probes := make([]probe, len(files))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(max(4*opts.concurrency(), 16))
 	for i := range files {
 		f := &files[i]
 		g.Go(func() error {
-			up, err := uploadFile(ctx, repo, f, opts.Cache)
+			p, err := t.probeFile(gctx, f, opts.Cache)
 			if err != nil {
 				return fmt.Errorf("uploading %s: %w", f.Path, err)
 			}
-			if up {
-				results[i] = result{true, f.Size}
+			probes[i] = p
+			if p.present {
+				outcomes[i] = upSkipped
+				fp := prog.File(f.Path, f.Size)
+				fp.Skip()
+				fp.Done(nil)
 			}
 			return nil
 		})
@@ -75,93 +224,78 @@ func UploadFiles(ctx context.Context, repo *remote.Repository, files []File, opt
 	if err := g.Wait(); err != nil {
 		return stats, err
 	}
-	for _, r := range results {
-		if r.uploaded {
+	g, gctx = errgroup.WithContext(ctx)
+	g.SetLimit(opts.concurrency())
+	for i := range files {
+		f := &files[i]
+		if probes[i].present {
+			continue
+		}
+		g.Go(func() error {
+			fp := prog.File(f.Path, f.Size)
+			o, err := t.uploadFile(gctx, f, opts.Cache, fp, probes[i])
+			if err != nil {
+				fp.Done(err)
+				return fmt.Errorf("uploading %s: %w", f.Path, err)
+			}
+			if o != upSent {
+				fp.Skip()
+			}
+			fp.Done(nil)
+			outcomes[i] = o
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return stats, err
+	}
+	for i, o := range outcomes {
+		switch o {
+		case upSent:
 			stats.Uploaded++
-			stats.BytesUploaded += r.n
-		} else {
+			stats.BytesUploaded += files[i].Size
+		case upMounted:
+			stats.Mounted++
+			stats.Skipped++
+		default:
 			stats.Skipped++
 		}
 	}
 	return stats, nil
 }
 
-func uploadFile(ctx context.Context, repo *remote.Repository, f *File, cache DigestCache) (bool, error) {
-	for attempt := 0; ; attempt++ {
-		d, err := cache.HashFile(f.Abs)
-		if err != nil {
-			return false, err
-		}
-		f.Digest = d
-		desc := ocispec.Descriptor{MediaType: f.Role.MediaType(), Digest: d, Size: f.Size}
-		ok, err := repo.Blobs().Exists(ctx, desc)
-		if err != nil {
-			return false, err
-		}
-		if ok {
-			return false, nil
-		}
-		fh, err := os.Open(f.Abs)
-		if err != nil {
-			return false, err
-		}
-		err = repo.Blobs().Push(ctx, desc, io.LimitReader(fh, f.Size))
-		fh.Close()
-		if err == nil || errors.Is(err, orasErrdef.ErrAlreadyExists) {
-			return true, nil
-		}
-		if attempt == 0 && isDigestMismatch(err) {
-			// The cached digest or the file changed under us: hash again.
-			cache.Forget(f.Abs)
-			continue
-		}
-		return false, err
-	}
-}
-
-func isDigestMismatch(err error) bool {
-	s := err.Error()
-	return strings.Contains(s, "DIGEST_INVALID") || strings.Contains(s, "SIZE_INVALID") || strings.Contains(s, "BLOB_UPLOAD_INVALID")
-}
-
 // DownloadBlob fetches the blob desc from repo into the file at dst
-// (created or truncated), checking size and digest while streaming. On any
-// error dst is removed and the error wraps errdef.ErrIntegrity when the
-// content did not match desc.
-func DownloadBlob(ctx context.Context, repo *remote.Repository, desc ocispec.Descriptor, dst string) (err error) {
-	rc, err := repo.Blobs().Fetch(ctx, desc)
+// (created or truncated), checking size and digest. Blobs of at least
+// DefaultRangeThreshold bytes come as parallel byte ranges where the
+// registry answers them; broken connections continue from the bytes
+// already written, and 429/5xx answers are retried with backoff. On any
+// error dst is removed; the error wraps errdef.ErrIntegrity when the
+// content did not match desc, errdef.ErrNotFound when the registry lacks
+// the blob, and holds a *TransferError when retries ran out.
+func DownloadBlob(ctx context.Context, repo *remote.Repository, desc ocispec.Descriptor, dst string) error {
+	return downloadFile(ctx, newTransferClient(repo, TransferOptions{}), desc, dst, progressFrom(ctx, TransferOptions{}).File(dst, desc.Size))
+}
+
+// downloadFile downloads desc into dst, removing dst on error.
+func downloadFile(ctx context.Context, t *transferClient, desc ocispec.Descriptor, dst string, fp FileProgress) (err error) {
+	out, err := os.OpenFile(dst, os.O_CREATE|os.O_RDWR|os.O_TRUNC, 0o644)
 	if err != nil {
-		if errors.Is(err, orasErrdef.ErrNotFound) {
-			return fmt.Errorf("blob %s: %w", desc.Digest, errdef.ErrNotFound)
-		}
-		if strings.Contains(err.Error(), "mismatch") {
-			return fmt.Errorf("blob %s: %w: %v", desc.Digest, errdef.ErrIntegrity, err)
-		}
-		return err
-	}
-	defer rc.Close()
-	out, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
-	if err != nil {
+		fp.Done(err)
 		return err
 	}
 	defer func() {
-		if cerr := out.Close(); err == nil {
-			err = cerr
+		if cerr := out.Close(); err == nil && cerr != nil {
+			err = fmt.Errorf("writing %s: %w", dst, cerr)
 		}
 		if err != nil {
 			os.Remove(dst)
 		}
+		fp.Done(err)
 	}()
-	vr := content.NewVerifyReader(rc, desc)
-	n, err := io.Copy(out, vr)
-	if err != nil {
-		if errors.Is(err, content.ErrMismatchedDigest) || errors.Is(err, content.ErrTrailingData) {
-			return fmt.Errorf("blob %s: %w: %v", desc.Digest, errdef.ErrIntegrity, err)
-		}
-		return fmt.Errorf("blob %s after %d of %d bytes: %w", desc.Digest, n, desc.Size, err)
+	err = t.download(ctx, desc, out, fp)
+	var le localError
+	if errors.As(err, &le) {
+		err = le.err
 	}
-	if err := vr.Verify(); err != nil {
-		return fmt.Errorf("blob %s: %w: content does not match its descriptor (%v); the registry holds damaged or tampered data", desc.Digest, errdef.ErrIntegrity, err)
-	}
-	return nil
+	return err
 }

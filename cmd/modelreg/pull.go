@@ -1,11 +1,13 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/modelreg/modelreg"
+	"github.com/modelreg/modelreg/errdef"
 )
 
 func pullCommand() *cli.Command {
@@ -36,12 +38,20 @@ func pullCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			res, err := cl.Pull(c.Context, c.Args().Get(0), c.Args().Get(1), modelreg.PullOptions{
+			ctx, bars := withProgress(c, asJSON, "pull")
+			res, err := cl.Pull(ctx, c.Args().Get(0), c.Args().Get(1), modelreg.PullOptions{
 				Include: c.StringSlice("include"),
 				Keys:    c.StringSlice("key"),
 				Policy:  c.String("policy"),
 			})
+			if bars != nil {
+				bars.Wait()
+			}
 			if err != nil {
+				if asJSON && res != nil && errors.Is(err, errdef.ErrDenied) {
+					res.Denied = true
+					_ = printJSON(c.App.Writer, res)
+				}
 				return err
 			}
 			if asJSON {

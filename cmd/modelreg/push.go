@@ -1,12 +1,16 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"os"
 	"strings"
 
 	"github.com/urfave/cli/v2"
+	"golang.org/x/term"
 
 	"github.com/modelreg/modelreg"
+	"github.com/modelreg/modelreg/oci"
 )
 
 func pushCommand() *cli.Command {
@@ -51,7 +55,8 @@ func pushCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			res, err := cl.Push(c.Context, c.Args().Get(0), c.Args().Get(1), modelreg.PushOptions{
+			ctx, bars := withProgress(c, asJSON, "push")
+			res, err := cl.Push(ctx, c.Args().Get(0), c.Args().Get(1), modelreg.PushOptions{
 				Aliases:     c.StringSlice("alias"),
 				Datasets:    c.StringSlice("dataset"),
 				Parent:      c.String("parent"),
@@ -61,6 +66,9 @@ func pushCommand() *cli.Command {
 				Revision:    c.String("revision"),
 				Annotations: ann,
 			})
+			if bars != nil {
+				bars.Wait()
+			}
 			if err != nil {
 				return err
 			}
@@ -79,6 +87,18 @@ func pushCommand() *cli.Command {
 			return nil
 		},
 	}
+}
+
+// withProgress returns the command's context, carrying progress bars
+// drawn on stderr (named label) when stderr is a terminal and the output
+// is not JSON; the bars are nil otherwise. Wait on them before printing.
+func withProgress(c *cli.Context, asJSON bool, label string) (context.Context, *oci.TerminalProgress) {
+	f, ok := c.App.ErrWriter.(*os.File)
+	if asJSON || !ok || !term.IsTerminal(int(f.Fd())) {
+		return c.Context, nil
+	}
+	bars := oci.NewTerminalProgress(f, label)
+	return oci.WithProgress(c.Context, bars), bars
 }
 
 // humanBytes formats n with a binary unit, e.g. "1.5 GiB".
