@@ -48,8 +48,9 @@ type Verification struct {
 // check returns an error wrapping errdef.ErrDenied with dir untouched.
 // Every blob is checked against its digest and size while streaming; paths
 // that would leave dir are refused; files are written into a temporary
-// folder beside dir and renamed into place, so a failure leaves dir as it
-// was; files dir already holds are not downloaded again.
+// folder (beside dir, or inside it when it exists) and renamed into place
+// only when all are complete, so a failure leaves dir as it was; files dir
+// already holds are not downloaded again.
 func (c *Client) Pull(ctx context.Context, refStr, dir string, opts PullOptions) (*PullResult, error) {
 	if dir == "" {
 		return nil, fmt.Errorf("%w: pull needs a target folder", errdef.ErrInvalidInput)

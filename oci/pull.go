@@ -9,6 +9,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	modelspec "github.com/modelpack/model-spec/specs-go/v1"
@@ -94,12 +95,16 @@ func matchFile(pat, p string) bool {
 // a symlink or over a folder is refused. Files dir already holds with the
 // right size and digest are not downloaded (the digest cache makes that
 // check cost a stat per file). The others are downloaded into a temporary
-// folder beside dir, Concurrency files at a time, large blobs as parallel
-// byte ranges (see DownloadBlob), each checked against its digest and size
-// before it becomes visible, and only when all are complete are they
-// renamed into place (or the temporary folder becomes dir if dir did not
-// exist). On error the temporary folder is removed and dir is as it was.
-// The digests of the files written are recorded in the cache.
+// folder, Concurrency files at a time, large blobs as parallel byte ranges
+// (see DownloadBlob), each checked against its digest and size before it
+// becomes visible. When dir does not exist the temporary folder is made
+// beside it and renamed to dir at the end. When it exists the temporary
+// folder is made inside it (so a mount point works), and only when every
+// file is complete are they renamed into place, files they replace moved
+// aside first; a failed rename undoes the others. On error dir is as it
+// was and the temporary folder is gone; one left by a killed pull is
+// removed by the next. The digests of the files written are recorded in
+// the cache.
 func PullFiles(ctx context.Context, repo *remote.Repository, files []ModelFile, dir string, opts PullOptions) (PullResult, error) {
 	var res PullResult
 	absDir, err := filepath.Abs(dir)
@@ -136,13 +141,21 @@ func PullFiles(ctx context.Context, repo *remote.Repository, files []ModelFile, 
 		return res, nil
 	}
 
+	// Stage beside dir when it does not exist, so one rename makes it
+	// appear whole; stage inside it when it does, so the renames never
+	// cross a filesystem (dir may be a mount point, e.g. a Kubernetes
+	// volume) and need no write access to dir's parent.
 	parent, base := filepath.Dir(absDir), filepath.Base(absDir)
-	if err := os.MkdirAll(parent, 0o755); err != nil {
+	stageIn, prefix := parent, "."+base+stagingMark
+	if dirExists {
+		stageIn, prefix = absDir, stagingMark
+	} else if err := os.MkdirAll(parent, 0o755); err != nil {
 		return PullResult{}, fmt.Errorf("creating %s: %w", parent, err)
 	}
-	staging, err := os.MkdirTemp(parent, "."+base+".modelreg-pull-*")
+	removeStaleStaging(stageIn, prefix)
+	staging, err := os.MkdirTemp(stageIn, fmt.Sprintf("%s%d-", prefix, os.Getpid()))
 	if err != nil {
-		return PullResult{}, fmt.Errorf("creating a temporary folder beside %s: %w", dir, err)
+		return PullResult{}, fmt.Errorf("creating a temporary folder in %s: %w", stageIn, err)
 	}
 	committed := false
 	defer func() {
@@ -192,15 +205,12 @@ func PullFiles(ctx context.Context, repo *remote.Repository, files []ModelFile, 
 		}
 		committed = true
 	} else {
+		var moved []string
 		for _, i := range need {
-			rel := filepath.FromSlash(files[i].Path)
-			dst := filepath.Join(absDir, rel)
-			if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-				return PullResult{}, err
-			}
-			if err := os.Rename(filepath.Join(staging, rel), dst); err != nil {
-				return PullResult{}, fmt.Errorf("moving %s into %s: %w", files[i].Path, dir, err)
-			}
+			moved = append(moved, files[i].Path)
+		}
+		if err := commitInto(absDir, staging, moved); err != nil {
+			return PullResult{}, fmt.Errorf("moving the pulled files into %s: %w (the folder was put back as it was)", dir, err)
 		}
 	}
 	// Record what was written, so the next pull into dir, or a push of
@@ -212,6 +222,97 @@ func PullFiles(ctx context.Context, repo *remote.Repository, files []ModelFile, 
 		opts.Cache.RecordRepository(repo.Reference.Registry, repo.Reference.Repository, d)
 	}
 	return res, nil
+}
+
+// stagingMark names the temporary folders of a pull:
+// DIR/.modelreg-pull-PID-RANDOM or PARENT/.DIR.modelreg-pull-PID-RANDOM.
+const stagingMark = ".modelreg-pull-"
+
+// removeStaleStaging removes temporary folders in dir, named prefix+PID-…,
+// left by pulls whose process no longer exists (killed, OOM), so they do not
+// pile up in a volume that init containers pull into again and again.
+func removeStaleStaging(dir, prefix string) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		rest, ok := strings.CutPrefix(e.Name(), prefix)
+		if !ok || !e.IsDir() {
+			continue
+		}
+		pidStr, _, _ := strings.Cut(rest, "-")
+		pid, err := strconv.Atoi(pidStr)
+		if err != nil || pid <= 0 || pid == os.Getpid() || processAlive(pid) {
+			continue
+		}
+		os.RemoveAll(filepath.Join(dir, e.Name()))
+	}
+}
+
+// commitInto moves the files at paths (relative, slash-separated) from
+// staging into dir. A file dir already holds is first moved aside into
+// staging; if any move fails, every move made is undone in reverse, so dir
+// ends as it was, and the error is returned.
+func commitInto(dir, staging string, paths []string) (err error) {
+	backup := filepath.Join(staging, ".modelreg-replaced")
+	type step struct{ from, to string }
+	var done []step
+	var madeDirs []string
+	defer func() {
+		if err == nil {
+			return
+		}
+		for i := len(done) - 1; i >= 0; i-- {
+			os.Rename(done[i].to, done[i].from)
+		}
+		for i := len(madeDirs) - 1; i >= 0; i-- {
+			os.Remove(madeDirs[i]) // only if still empty
+		}
+	}()
+	move := func(from, to string) error {
+		if err := os.Rename(from, to); err != nil {
+			return err
+		}
+		done = append(done, step{from, to})
+		return nil
+	}
+	mkdirs := func(p string) error {
+		var missing []string
+		for d := p; ; d = filepath.Dir(d) {
+			if _, err := os.Lstat(d); err == nil {
+				break
+			}
+			missing = append(missing, d)
+		}
+		for i := len(missing) - 1; i >= 0; i-- {
+			if err := os.Mkdir(missing[i], 0o755); err != nil {
+				return err
+			}
+			madeDirs = append(madeDirs, missing[i])
+		}
+		return nil
+	}
+	for _, p := range paths {
+		rel := filepath.FromSlash(p)
+		dst := filepath.Join(dir, rel)
+		if err := mkdirs(filepath.Dir(dst)); err != nil {
+			return err
+		}
+		if _, err := os.Lstat(dst); err == nil {
+			aside := filepath.Join(backup, rel)
+			if err := os.MkdirAll(filepath.Dir(aside), 0o700); err != nil {
+				return err
+			}
+			if err := move(dst, aside); err != nil {
+				return fmt.Errorf("moving the old %s aside: %w", p, err)
+			}
+		}
+		if err := move(filepath.Join(staging, rel), dst); err != nil {
+			return fmt.Errorf("moving %s: %w", p, err)
+		}
+	}
+	return nil
 }
 
 // checkTarget reports whether dir already holds f. It refuses a path whose
