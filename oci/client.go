@@ -1,11 +1,9 @@
 package oci
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 
-	"oras.land/oras-go/v2/registry"
 	"oras.land/oras-go/v2/registry/remote"
 	"oras.land/oras-go/v2/registry/remote/auth"
 	"oras.land/oras-go/v2/registry/remote/credentials"
@@ -83,17 +81,3 @@ func (c *Client) Repository(ref Reference) (*remote.Repository, error) {
 // HTTP returns the authenticating HTTP client, for the transfer engine's
 // own requests (chunked uploads, ranged downloads).
 func (c *Client) HTTP() *auth.Client { return c.auth }
-
-// baseURL returns scheme://HOST/v2/REPO.
-func (c *Client) baseURL(ref Reference) string {
-	scheme := "https"
-	if c.PlainHTTP(ref.Registry) {
-		scheme = "http"
-	}
-	return scheme + "://" + ref.Registry + "/v2/" + ref.Repository
-}
-
-// withScope adds the repository scope hint so token auth asks once.
-func withScope(ctx context.Context, ref Reference, actions ...string) context.Context {
-	return auth.AppendRepositoryScope(ctx, registry.Reference{Registry: ref.Registry, Repository: ref.Repository}, actions...)
-}
