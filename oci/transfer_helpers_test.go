@@ -236,16 +236,18 @@ func modelFiles(files []File) []ModelFile {
 	return out
 }
 
-// noLeftovers fails if the parent of dir holds a temporary pull folder.
+// noLeftovers fails if dir or its parent holds a temporary pull folder.
 func noLeftovers(t *testing.T, dir string) {
 	t.Helper()
-	ents, err := os.ReadDir(filepath.Dir(dir))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range ents {
-		if strings.Contains(e.Name(), "modelreg-pull") {
-			t.Errorf("temporary pull folder left behind: %s", e.Name())
+	for _, d := range []string{filepath.Dir(dir), dir} {
+		ents, err := os.ReadDir(d)
+		if err != nil && !os.IsNotExist(err) {
+			t.Fatal(err)
+		}
+		for _, e := range ents {
+			if strings.Contains(e.Name(), "modelreg-pull") || strings.Contains(e.Name(), "modelreg-replaced") {
+				t.Errorf("temporary pull folder left behind: %s", filepath.Join(d, e.Name()))
+			}
 		}
 	}
 }

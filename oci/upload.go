@@ -500,7 +500,7 @@ func (u *upload) chunked(ctx context.Context, session *url.URL) (digest.Digest, 
 			return "", u.fail("PATCH", "", err)
 		}
 		// Where is the registry now?
-		end, next, serr := u.status(ctx, loc)
+		end, next, serr := u.stableStatus(ctx, loc)
 		for serr != nil {
 			if errors.Is(serr, errRestartUpload) {
 				loc = nil
@@ -509,7 +509,7 @@ func (u *upload) chunked(ctx context.Context, session *url.URL) (digest.Digest, 
 			if err := u.bo.retry(ctx, serr); err != nil {
 				return "", u.fail("GET", "", err)
 			}
-			end, next, serr = u.status(ctx, loc)
+			end, next, serr = u.stableStatus(ctx, loc)
 		}
 		if loc == nil {
 			continue
@@ -602,6 +602,36 @@ func (u *upload) status(ctx context.Context, loc *url.URL) (int64, *url.URL, err
 		}
 	}
 	return end, next, nil
+}
+
+// settleTime is how long a registry gets to finish writing what a broken
+// request delivered: a status is trusted once two answers this far apart
+// agree, since a PATCH sent while the broken one is still being written
+// would be refused or, on some registries, interleaved with it.
+const settleTime = 100 * time.Millisecond
+
+// stableStatus asks for the upload status until two answers settleTime
+// apart agree (at most 10 times).
+func (u *upload) stableStatus(ctx context.Context, loc *url.URL) (int64, *url.URL, error) {
+	end, next, err := u.status(ctx, loc)
+	for i := 0; err == nil && i < 10; i++ {
+		t := time.NewTimer(settleTime)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return 0, nil, context.Cause(ctx)
+		case <-t.C:
+		}
+		end2, next2, err2 := u.status(ctx, next)
+		if err2 != nil {
+			return 0, nil, err2
+		}
+		if end2 == end {
+			return end2, next2, nil
+		}
+		end, next = end2, next2
+	}
+	return end, next, err
 }
 
 // parseRangeEnd parses an upload Range header "0-END" (also "bytes=0-END").
