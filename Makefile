@@ -27,7 +27,7 @@ E2E_PARALLEL ?= 4
 # files; .tools/ holds binaries; demo-work/ is scratch of the demo).
 GO_FILES = $(shell find . -name '*.go' -not -path './.git/*' -not -path './.tools/*' -not -path './tools/*' -not -path './demo-work/*')
 
-.PHONY: build tools test unit e2e lint demo
+.PHONY: build tools test unit e2e lint demo bench
 
 build:
 	$(GO) build -o bin/modelreg ./cmd/modelreg
@@ -65,3 +65,13 @@ lint:
 
 demo: build
 	./scripts/demo.sh
+
+# Transfer benchmark (bench/): modelreg vs the oras CLI vs the raw limit of
+# the registry, on loopback and through a capped, delayed link; prints a
+# Markdown table of medians. Takes long at full size; for a quick run:
+#   make bench BENCH_RUNS=1 BENCH_SIZE=256MiB BENCH_SMALL_FILES=200
+# (other knobs: BENCH_MODELS, BENCH_REGISTRIES, BENCH_NETS, BENCH_DIR,
+# BENCH_OUT; see bench/main.go).
+bench: build tools
+	$(GO) build -o bin/bench ./bench
+	bin/bench

@@ -1,0 +1,180 @@
+// Command bench measures modelreg's push and pull against the oras CLI and
+// against the limit of the registry and link (raw parallel PUTs with known
+// digests and raw parallel GETs into files, no client hashing), on the same
+// machine in the same run, and prints a Markdown table of medians.
+//
+// It makes a Hugging Face style model of two shards of random bytes (4 GiB
+// in all by default) plus config and tokenizer files, and a model of 1,000
+// small files, in a temporary folder. For each registry (olareg, as
+// `modelreg serve` runs it, and CNCF distribution v3), directly on loopback
+// and through internal/faultproxy capped at 50 MB/s per connection with
+// 20 ms delay, each tool runs: cold push (empty registry, empty digest
+// cache), push of the unchanged model, cold pull (empty folder), and pull
+// into the folder that already holds the model. Wall time is measured
+// around each child process and peak RSS read from its wait4 rusage; the
+// page cache is flushed (sync) before each step.
+//
+// Run it with `make bench`. Environment overrides:
+//
+//	BENCH_RUNS        runs per measurement (default 3; the median is shown)
+//	BENCH_SIZE        size of each of the two shards (default 2GiB)
+//	BENCH_SMALL_FILES number of files of the small model (default 1000)
+//	BENCH_MODELS      large,small
+//	BENCH_REGISTRIES  olareg,distribution
+//	BENCH_NETS        loopback,capped
+//	BENCH_TOOLS       modelreg,oras,limit
+//	BENCH_RATE        per-connection cap of the capped link in bytes/s (50000000)
+//	BENCH_DELAY       delay of the capped link (20ms)
+//	BENCH_DIR         where the temporary folder goes (default $TMPDIR)
+//	BENCH_OUT         also write the report to this file
+//
+// Flags name the binaries: -modelreg bin/modelreg, -oras .tools/bin/oras,
+// -registry .tools/bin/registry (distribution v3).
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+type config struct {
+	modelreg, oras, registry, self string
+	runs                           int
+	shardSize                      string
+	smallFiles                     int
+	models, registries, nets       []string
+	tools                          []string
+	rate                           int64
+	delay                          time.Duration
+	dir, out                       string
+}
+
+func main() {
+	if len(os.Args) > 1 && strings.HasPrefix(os.Args[1], "limit-") {
+		if err := runLimit(os.Args[1:]); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	cfg := &config{}
+	flag.StringVar(&cfg.modelreg, "modelreg", "bin/modelreg", "modelreg binary")
+	flag.StringVar(&cfg.oras, "oras", ".tools/bin/oras", "oras CLI binary (v1.3.6)")
+	flag.StringVar(&cfg.registry, "registry", ".tools/bin/registry", "distribution v3 registry binary")
+	flag.Parse()
+	if err := cfg.fromEnv(); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(2)
+	}
+	if err := run(cfg); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func env(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+func list(s string) []string {
+	var out []string
+	for _, x := range strings.Split(s, ",") {
+		if x = strings.TrimSpace(x); x != "" {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+func (c *config) fromEnv() error {
+	var err error
+	if c.runs, err = strconv.Atoi(env("BENCH_RUNS", "3")); err != nil || c.runs < 1 {
+		return fmt.Errorf("BENCH_RUNS: want a positive number")
+	}
+	c.shardSize = env("BENCH_SIZE", "2GiB")
+	if _, err := parseSize(c.shardSize); err != nil {
+		return fmt.Errorf("BENCH_SIZE: %v", err)
+	}
+	if c.smallFiles, err = strconv.Atoi(env("BENCH_SMALL_FILES", "1000")); err != nil || c.smallFiles < 1 {
+		return fmt.Errorf("BENCH_SMALL_FILES: want a positive number")
+	}
+	c.models = list(env("BENCH_MODELS", "large,small"))
+	c.registries = list(env("BENCH_REGISTRIES", "olareg,distribution"))
+	c.nets = list(env("BENCH_NETS", "loopback,capped"))
+	c.tools = list(env("BENCH_TOOLS", "modelreg,oras,limit"))
+	if c.rate, err = strconv.ParseInt(env("BENCH_RATE", "50000000"), 10, 64); err != nil || c.rate <= 0 {
+		return fmt.Errorf("BENCH_RATE: want bytes per second")
+	}
+	if c.delay, err = time.ParseDuration(env("BENCH_DELAY", "20ms")); err != nil {
+		return fmt.Errorf("BENCH_DELAY: %v", err)
+	}
+	c.dir = env("BENCH_DIR", os.TempDir())
+	c.out = os.Getenv("BENCH_OUT")
+	if c.self, err = os.Executable(); err != nil {
+		return err
+	}
+	for _, p := range []*string{&c.modelreg, &c.oras, &c.registry} {
+		abs, err := absPath(*p)
+		if err != nil {
+			return err
+		}
+		*p = abs
+	}
+	for _, t := range c.tools {
+		if t == "oras" {
+			if _, err := os.Stat(c.oras); err != nil {
+				return fmt.Errorf("oras CLI: %v (run make tools)", err)
+			}
+		}
+	}
+	for _, r := range c.registries {
+		if r == "distribution" {
+			if _, err := os.Stat(c.registry); err != nil {
+				return fmt.Errorf("distribution registry: %v (run make tools)", err)
+			}
+		}
+	}
+	if _, err := os.Stat(c.modelreg); err != nil {
+		return fmt.Errorf("modelreg: %v (run make build)", err)
+	}
+	return nil
+}
+
+// parseSize parses "2GiB", "512MiB", "64KiB" or a byte count.
+func parseSize(s string) (int64, error) {
+	mult := int64(1)
+	for _, u := range []struct {
+		suffix string
+		m      int64
+	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
+		if v, ok := strings.CutSuffix(s, u.suffix); ok {
+			s, mult = v, u.m
+			break
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("size %q: want e.g. 2GiB, 256MiB", s)
+	}
+	return n * mult, nil
+}
+
+// absPath makes p absolute (relative to the working folder).
+func absPath(p string) (string, error) {
+	if filepath.IsAbs(p) {
+		return p, nil
+	}
+	wd, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(wd, p), nil
+}

@@ -1,0 +1,295 @@
+package main
+
+import (
+	"bytes"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	mrand "math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/modelreg/modelreg/internal/faultproxy"
+)
+
+// model is a model folder and its files with digests.
+type model struct {
+	name  string // "large" or "small"
+	dir   string
+	plan  string // JSON file of []blob
+	blobs []blob
+	bytes int64
+}
+
+// sample is one measured step.
+type sample struct {
+	dur    time.Duration
+	rssKiB int64
+}
+
+// key names a cell of the report.
+type key struct{ model, registry, net, tool, step string }
+
+var steps = []string{"cold push", "unchanged re-push", "cold pull", "re-pull into a full folder"}
+
+type bench struct {
+	cfg     *config
+	work    string
+	results map[key][]sample
+	log     io.Writer
+	// loadStart is the load average when the run started.
+	loadStart string
+}
+
+func run(cfg *config) error {
+	work, err := os.MkdirTemp(cfg.dir, "modelreg-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(work)
+	b := &bench{cfg: cfg, work: work, results: map[key][]sample{}, log: os.Stderr, loadStart: loadavg()}
+	started := time.Now()
+	var models []*model
+	for _, name := range cfg.models {
+		m, err := b.makeModel(name)
+		if err != nil {
+			return fmt.Errorf("making the %s model: %w", name, err)
+		}
+		models = append(models, m)
+	}
+	for _, m := range models {
+		for _, reg := range cfg.registries {
+			for _, net := range cfg.nets {
+				for r := range cfg.runs {
+					// Rotate the order of the tools so no tool always runs
+					// right after another one's disk writes.
+					tools := append([]string(nil), cfg.tools...)
+					for i := 0; i < r%len(tools); i++ {
+						tools = append(tools[1:], tools[0])
+					}
+					for _, tool := range tools {
+						if err := b.runTool(m, reg, net, tool, r); err != nil {
+							return fmt.Errorf("%s model, %s, %s, %s, run %d: %w", m.name, reg, net, tool, r+1, err)
+						}
+					}
+				}
+			}
+		}
+	}
+	report := b.report(models, time.Since(started))
+	fmt.Print(report)
+	if cfg.out != "" {
+		return os.WriteFile(cfg.out, []byte(report), 0o644)
+	}
+	return nil
+}
+
+func (b *bench) logf(format string, args ...any) {
+	fmt.Fprintf(b.log, "bench: "+format+"\n", args...)
+}
+
+// makeModel writes the large or small model and its plan of digests.
+func (b *bench) makeModel(name string) (*model, error) {
+	m := &model{name: name, dir: filepath.Join(b.work, "model-"+name)}
+	switch name {
+	case "large":
+		b.logf("making the large model (2 shards of %s) with scripts/mkmodel", b.cfg.shardSize)
+		cmd := exec.Command("go", "run", "./scripts/mkmodel", "-shards", "2", "-shard-size", b.cfg.shardSize, m.dir)
+		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+		if err := cmd.Run(); err != nil {
+			return nil, err
+		}
+	case "small":
+		b.logf("making the small model (%d files)", b.cfg.smallFiles)
+		for i := range b.cfg.smallFiles {
+			p := filepath.Join(m.dir, fmt.Sprintf("shard-%02d", i/100), fmt.Sprintf("part-%04d.bin", i))
+			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+				return nil, err
+			}
+			data := make([]byte, 1024+mrand.IntN(31*1024))
+			rand.Read(data)
+			if err := os.WriteFile(p, data, 0o644); err != nil {
+				return nil, err
+			}
+		}
+		if err := os.WriteFile(filepath.Join(m.dir, "config.json"), []byte(`{"model_type":"bench","num_parts":`+fmt.Sprint(b.cfg.smallFiles)+"}\n"), 0o644); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, fmt.Errorf("unknown model %q (want large or small)", name)
+	}
+	err := filepath.WalkDir(m.dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		f, err := os.Open(p)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		h := sha256.New()
+		n, err := io.Copy(h, f)
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(m.dir, p)
+		m.blobs = append(m.blobs, blob{Path: filepath.ToSlash(rel), Digest: "sha256:" + hex.EncodeToString(h.Sum(nil)), Size: n})
+		m.bytes += n
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	sort.Slice(m.blobs, func(i, j int) bool { return m.blobs[i].Path < m.blobs[j].Path })
+	js, _ := json.Marshal(m.blobs)
+	m.plan = filepath.Join(b.work, "plan-"+name+".json")
+	return m, os.WriteFile(m.plan, js, 0o644)
+}
+
+// runTool runs the four steps of one tool against a fresh registry.
+func (b *bench) runTool(m *model, regKind, net, tool string, run int) error {
+	dir, err := os.MkdirTemp(b.work, "run-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	reg, err := startRegistry(b.cfg, regKind, filepath.Join(dir, "registry"))
+	if err != nil {
+		return err
+	}
+	defer reg.stop()
+	addr := reg.addr
+	if net == "capped" {
+		p, err := faultproxy.New("http://"+reg.addr, faultproxy.Options{BytesPerSecond: b.cfg.rate, Delay: b.cfg.delay})
+		if err != nil {
+			return err
+		}
+		defer p.Close()
+		addr = p.Addr()
+	} else if net != "loopback" {
+		return fmt.Errorf("unknown net %q (want loopback or capped)", net)
+	}
+	docker := filepath.Join(dir, "docker")
+	os.MkdirAll(docker, 0o700)
+	pushCache := filepath.Join(dir, "cache-push")
+	pullCache := filepath.Join(dir, "cache-pull")
+	out := filepath.Join(dir, "pulled")
+	k := func(step string) key { return key{m.name, regKind, net, tool, step} }
+
+	type step struct {
+		name string
+		cmd  func() *exec.Cmd
+	}
+	var plan []step
+	switch tool {
+	case "modelreg":
+		ref := addr + "/bench/model"
+		mr := func(cache string, args ...string) func() *exec.Cmd {
+			return func() *exec.Cmd {
+				c := exec.Command(b.cfg.modelreg, args...)
+				c.Env = append(os.Environ(), "MODELREG_CACHE_DIR="+cache, "DOCKER_CONFIG="+docker)
+				return c
+			}
+		}
+		plan = []step{
+			{steps[0], mr(pushCache, "push", ref, m.dir, "--output", "json")},
+			{steps[1], mr(pushCache, "push", ref, m.dir, "--output", "json")},
+			{steps[2], mr(pullCache, "pull", ref, out, "--output", "json")},
+			{steps[3], mr(pullCache, "pull", ref, out, "--output", "json")},
+		}
+	case "oras":
+		ref := addr + "/bench/oras:v1"
+		var files []string
+		for _, bl := range m.blobs {
+			files = append(files, bl.Path)
+		}
+		push := func() *exec.Cmd {
+			c := exec.Command(b.cfg.oras, append([]string{"push", "--plain-http", "--no-tty", "--concurrency", "5", "--artifact-type", "application/vnd.cncf.model.manifest.v1+json", ref}, files...)...)
+			c.Dir = m.dir
+			c.Env = append(os.Environ(), "DOCKER_CONFIG="+docker)
+			return c
+		}
+		pull := func() *exec.Cmd {
+			c := exec.Command(b.cfg.oras, "pull", "--plain-http", "--no-tty", "--concurrency", "5", ref, "-o", out)
+			c.Env = append(os.Environ(), "DOCKER_CONFIG="+docker)
+			return c
+		}
+		plan = []step{{steps[0], push}, {steps[1], push}, {steps[2], pull}, {steps[3], pull}}
+	case "limit":
+		plan = []step{
+			{steps[0], func() *exec.Cmd { return exec.Command(b.cfg.self, "limit-push", addr, "bench/limit", m.dir, m.plan) }},
+			{steps[2], func() *exec.Cmd { return exec.Command(b.cfg.self, "limit-pull", addr, "bench/limit", out, m.plan) }},
+		}
+	default:
+		return fmt.Errorf("unknown tool %q", tool)
+	}
+	for _, s := range plan {
+		syscall.Sync()
+		smp, stderr, err := measure(s.cmd())
+		if err != nil {
+			return fmt.Errorf("%s: %w\n%s", s.name, err, tail(stderr))
+		}
+		b.results[k(s.name)] = append(b.results[k(s.name)], smp)
+		b.logf("%-5s %-12s %-8s %-8s run %d  %-26s %7.2fs  %4d MB", m.name, regKind, net, tool, run+1, s.name, smp.dur.Seconds(), smp.rssKiB/1024)
+		if s.name == steps[2] && run == 0 {
+			if err := verifyPulled(m, out); err != nil {
+				return fmt.Errorf("%s pulled wrong files: %w", tool, err)
+			}
+		}
+	}
+	return nil
+}
+
+// measure runs cmd and returns its wall time and peak RSS (wait4 rusage).
+func measure(cmd *exec.Cmd) (sample, []byte, error) {
+	var stderr bytes.Buffer
+	cmd.Stdout = io.Discard
+	cmd.Stderr = &stderr
+	start := time.Now()
+	err := cmd.Run()
+	dur := time.Since(start)
+	if err != nil {
+		return sample{}, stderr.Bytes(), err
+	}
+	var rss int64
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		rss = ru.Maxrss // KiB on Linux
+	}
+	return sample{dur: dur, rssKiB: rss}, stderr.Bytes(), nil
+}
+
+func tail(b []byte) string {
+	s := strings.TrimSpace(string(b))
+	if len(s) > 2000 {
+		s = "…" + s[len(s)-2000:]
+	}
+	return s
+}
+
+// verifyPulled checks every file of m in dir by size and sha256.
+func verifyPulled(m *model, dir string) error {
+	for _, bl := range m.blobs {
+		f, err := os.Open(filepath.Join(dir, filepath.FromSlash(bl.Path)))
+		if err != nil {
+			return err
+		}
+		h := sha256.New()
+		n, err := io.Copy(h, f)
+		f.Close()
+		if err != nil {
+			return err
+		}
+		if got := "sha256:" + hex.EncodeToString(h.Sum(nil)); n != bl.Size || got != bl.Digest {
+			return fmt.Errorf("%s: %d bytes %s, want %d bytes %s", bl.Path, n, got, bl.Size, bl.Digest)
+		}
+	}
+	return nil
+}
