@@ -131,7 +131,7 @@ func (c *Client) Promote(ctx context.Context, refStr, alias string, opts Promote
 		allowedSigner = allowedSigner || k.ID == key.ID
 	}
 	signerRule := policy.RuleResult{Rule: "promoter", Passed: allowedSigner,
-		Reason: fmt.Sprintf("the promotion record is signed by %s", opts.Key)}
+		Reason: fmt.Sprintf("%s may sign promotion records of %q", opts.Key, alias)}
 	if !allowedSigner {
 		signerRule.Reason = fmt.Sprintf("%s is not a promoter key of %q (allowed: %s)", opts.Key, alias, joinOr(keyPaths(promoters), "none: add promoters: {keys: [...]} to the policy"))
 	}

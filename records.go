@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	osuser "os/user"
 	"regexp"
 	"sort"
 	"strings"
@@ -232,6 +233,9 @@ func actor() string {
 		return a
 	}
 	user := os.Getenv("USER")
+	if u, err := osuser.Current(); user == "" && err == nil {
+		user = u.Username
+	}
 	if user == "" {
 		user = "unknown"
 	}

@@ -33,7 +33,7 @@ const (
 const dockerRegistryBin = "/usr/bin/docker-registry"
 
 // Startup and shutdown bounds. Every server here is ready in well under a
-// second (notes/embedded-registry.md); the margin is for a loaded CI host.
+// second (measured when the fleet was chosen); the margin is for a loaded CI host.
 const (
 	readyTimeout = 30 * time.Second
 	stopTimeout  = 10 * time.Second
@@ -210,7 +210,7 @@ func startBinaryRegistry(name, bin, installHint string, extraEnv []string, root 
 }
 
 // distributionConfig is a registry configuration valid for distribution
-// v3.1.2 and 2.8.2 (notes/embedded-registry.md, sections 1 and 3).
+// v3.1.2 and 2.8.2 (measured when the fleet was chosen).
 func distributionConfig(addr, root string) string {
 	return fmt.Sprintf(`version: 0.1
 log:

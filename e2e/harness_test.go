@@ -251,8 +251,9 @@ func modelDir(t testing.TB, name string) string {
 	dir := filepath.Join(modelsDir, name)
 	fi, err := os.Stat(dir)
 	if err != nil || !fi.IsDir() {
-		t.Fatalf("model folder %s is missing: the e2e tests need the real models in ../shared/models "+
-			"(relative to the repository root %s; see its SOURCES.md): %v", dir, repoRoot, err)
+		t.Fatalf("model folder %s is missing: the e2e tests need the real models of the shared folder "+
+			"beside the repository (%s/../shared/models, described in its SOURCES.md), or MODELREG_TEST_MODELS "+
+			"naming a folder with silero-vad-v5 and face-api-tiny: %v", dir, repoRoot, err)
 	}
 	return dir
 }

@@ -25,7 +25,8 @@ var (
 	modelregBuildErr error
 	// toolsDir holds the pinned peer tools (cosign, oras, registry).
 	toolsDir string
-	// modelsDir is ../shared/models relative to the repository root.
+	// modelsDir is ../shared/models relative to the repository root, or
+	// MODELREG_TEST_MODELS.
 	modelsDir string
 	// fleet is every registry of the run, started or not (see registry.err).
 	fleet []*registry
@@ -49,6 +50,9 @@ func runMain(m *testing.M) int {
 	repoRoot = filepath.Dir(wd)
 	toolsDir = filepath.Join(repoRoot, ".tools", "bin")
 	modelsDir = filepath.Clean(filepath.Join(repoRoot, "..", "shared", "models"))
+	if d := os.Getenv("MODELREG_TEST_MODELS"); d != "" {
+		modelsDir = d
+	}
 
 	scratch, err = os.MkdirTemp("", "modelreg-e2e-")
 	if err != nil {

@@ -9,11 +9,17 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 bin=${MODELREG:-$here/bin/modelreg}
 work=$(mktemp -d "${TMPDIR:-/tmp}/modelreg-demo.XXXXXX")
+# Key passwords come from COSIGN_PASSWORD, as with cosign. The digest cache,
+# the memory of accepted promotion records and the docker config live in
+# the demo's scratch folder, so the demo leaves nothing behind.
 export COSIGN_PASSWORD=${COSIGN_PASSWORD:-demo-password}
 export MODELREG_CACHE_DIR=$work/cache
+export MODELREG_STATE_DIR=$work/state
 export DOCKER_CONFIG=$work/docker
+export MODELREG_ACTOR=${MODELREG_ACTOR:-demo-release-owner}
 
-step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+if [ -t 1 ]; then bold=$'\033[1m' plain=$'\033[0m'; else bold="" plain=""; fi
+step() { printf '\n%s== %s%s\n' "$bold" "$*" "$plain"; }
 run() { printf '$ %s\n' "$*"; "$@"; }
 
 server=""
@@ -61,7 +67,7 @@ run "$bin" push "$repo" "$model" --alias candidate \
 run "$bin" versions "$repo"
 run "$bin" inspect "$repo:v1"
 
-step "A release key and a promotion policy"
+step "A release key (password from COSIGN_PASSWORD) and a promotion policy"
 cd "$work"
 run "$bin" keygen --prefix release
 cat > policy.yaml <<'YAML'
@@ -78,7 +84,7 @@ cat policy.yaml
 
 step "Promote to production before signing: the policy refuses (exit 3)"
 set +e
-"$bin" promote "$repo:v1" --to production --policy policy.yaml --key release.key
+run "$bin" promote "$repo:v1" --to production --policy policy.yaml --key release.key
 rc=$?
 set -e
 echo "exit code $rc"

@@ -235,9 +235,21 @@ func reorderArgs(app *cli.App, args []string) []string {
 			takesValue[n] = !isBool
 		}
 	}
+	global := map[string]bool{}
+	for _, f := range app.Flags {
+		for _, n := range f.Names() {
+			global[n] = true
+		}
+	}
 	var flags, pos []string
 	for ; i < len(args); i++ {
 		a := args[i]
+		if name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "="); strings.HasPrefix(a, "-") && global[name] && !takesValue[name] {
+			// A global flag after the command (e.g. push --plain-http):
+			// urfave/cli only reads it before, so move it there.
+			out = append(out[:1], append([]string{a}, out[1:]...)...)
+			continue
+		}
 		if a == "--" {
 			pos = append(pos, args[i+1:]...)
 			break

@@ -3,11 +3,13 @@ package main
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/modelreg/modelreg"
 	"github.com/modelreg/modelreg/errdef"
+	"github.com/modelreg/modelreg/oci"
 )
 
 func pullCommand() *cli.Command {
@@ -24,7 +26,7 @@ func pullCommand() *cli.Command {
 			&cli.StringSliceFlag{Name: "include", Usage: "only files matching `GLOB` (path, or base name when it has no '/'; repeatable)"},
 			&cli.StringSliceFlag{Name: "key", Usage: "public key `FILE`: require a valid signature by one of the keys (repeatable)"},
 			&cli.StringFlag{Name: "policy", Usage: "policy `FILE`: require the rules of the alias in REF to pass"},
-			&cli.IntFlag{Name: "concurrency", Usage: "files downloaded at once (default 5)"},
+			&cli.IntFlag{Name: "concurrency", Value: oci.DefaultConcurrency, Usage: "files downloaded at once"},
 		},
 		Action: func(c *cli.Context) error {
 			if err := exactArgs(c, "REF", "DIR"); err != nil {
@@ -66,7 +68,7 @@ func pullCommand() *cli.Command {
 			}
 			if v := res.Verification; v != nil {
 				if len(v.Signers) > 0 {
-					fmt.Fprintf(w, "Verified signature by %v\n", v.Signers)
+					fmt.Fprintf(w, "Verified signature by %s\n", strings.Join(v.Signers, ", "))
 				}
 				if v.Decision != nil {
 					fmt.Fprintf(w, "Policy allows %q for this digest\n", v.Decision.Alias)

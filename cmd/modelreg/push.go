@@ -33,7 +33,7 @@ func pushCommand() *cli.Command {
 			&cli.StringFlag{Name: "source", Usage: "source repository URL (org.opencontainers.image.source)"},
 			&cli.StringFlag{Name: "revision", Usage: "source commit (org.opencontainers.image.revision)"},
 			&cli.StringSliceFlag{Name: "annotation", Aliases: []string{"a"}, Usage: "manifest annotation `KEY=VALUE` (repeatable)"},
-			&cli.IntFlag{Name: "concurrency", Usage: "files uploaded at once (default 5)"},
+			&cli.IntFlag{Name: "concurrency", Value: oci.DefaultConcurrency, Usage: "files uploaded at once"},
 		},
 		Action: func(c *cli.Context) error {
 			if err := exactArgs(c, "REF", "DIR"); err != nil {

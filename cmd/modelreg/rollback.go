@@ -16,7 +16,7 @@ func rollbackCommand() *cli.Command {
 		Flags: []cli.Flag{
 			outputFlag,
 			&cli.StringFlag{Name: "policy", Required: true, Usage: "promotion policy `FILE`"},
-			&cli.StringFlag{Name: "key", Required: true, Usage: "cosign private key `FILE` that signs the promotion record"},
+			&cli.StringFlag{Name: "key", Required: true, Usage: "cosign private key `FILE` that signs the promotion record (password from COSIGN_PASSWORD)"},
 		},
 		Action: func(c *cli.Context) error {
 			if err := exactArgs(c, "REPO", "ALIAS"); err != nil {
