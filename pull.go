@@ -72,7 +72,12 @@ func (c *Client) Pull(ctx context.Context, refStr, dir string, opts PullOptions)
 			return res, err // the result says what was checked; nothing was written
 		}
 	}
-	pr, err := oci.PullFiles(ctx, repo, files, dir, oci.PullOptions{TransferOptions: c.transfer()})
+	pr, err := oci.PullFiles(ctx, repo, files, dir, oci.PullOptions{
+		TransferOptions: c.transfer(),
+		// A verified pull hashes the files dir already holds rather than
+		// trusting the per-user digest cache.
+		VerifyExisting: res.Verification != nil,
+	})
 	if err != nil {
 		return nil, fmt.Errorf("pull %s into %s: %w", pinned, dir, err)
 	}

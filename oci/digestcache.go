@@ -17,9 +17,15 @@ import (
 
 // DigestCache remembers the sha256 of files, keyed on path, size,
 // modification time, inode change time, inode and device, so an unchanged
-// multi-GB file is not hashed again. An entry is only a hint: uploads hash
-// the bytes they send and name the blob by that hash, a monolithic upload
-// is checked by the registry, and callers recover by hashing again.
+// multi-GB file is not hashed again. Bytes that are sent are hashed as
+// they go and the registry checks them, so a wrong entry never names sent
+// content wrongly. But an entry is trusted where nothing is sent: a push
+// skips a blob the registry already has under the cached digest, and a
+// plain pull keeps a file whose cached digest matches. The cache is
+// therefore a trust boundary of its user (a 0700 folder under the user's
+// cache directory): do not share or restore it between users, and
+// deploy-time pulls that verify signatures hash what they keep instead
+// (PullOptions.VerifyExisting).
 //
 // It also remembers, per registry, which repositories were seen holding a
 // blob, so an upload can mount the blob from a sibling repository instead

@@ -8,6 +8,7 @@ import (
 	"io"
 	"path"
 	"strings"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -67,17 +68,29 @@ func Resolve(ctx context.Context, repo *remote.Repository, ref Reference) (ocisp
 // ValidatePath. Manifests of other formats are accepted when their layers
 // carry file paths (ModelPack cnai names, oras' title annotation).
 func FetchModel(ctx context.Context, repo *remote.Repository, ref Reference, d digest.Digest) (*ModelVersion, error) {
-	desc, rc, err := repo.Manifests().FetchReference(ctx, d.String())
-	if err != nil {
-		if errors.Is(err, orasErrdef.ErrNotFound) {
-			return nil, fmt.Errorf("%s: %w", ref.WithDigest(d), errdef.ErrNotFound)
+	var (
+		desc ocispec.Descriptor
+		raw  []byte
+	)
+	err := retrySmall(ctx, func() error {
+		var rc io.ReadCloser
+		var err error
+		desc, rc, err = repo.Manifests().FetchReference(ctx, d.String())
+		if err != nil {
+			if errors.Is(err, orasErrdef.ErrNotFound) {
+				return stop(fmt.Errorf("%s: %w", ref.WithDigest(d), errdef.ErrNotFound))
+			}
+			return fmt.Errorf("fetching manifest %s: %w", ref.WithDigest(d), err)
 		}
-		return nil, fmt.Errorf("fetching manifest %s: %w", ref.WithDigest(d), err)
-	}
-	raw, err := readVerified(rc, d)
-	rc.Close()
+		defer rc.Close()
+		raw, err = readVerified(rc, d)
+		if err != nil {
+			return fmt.Errorf("manifest %s: %w", ref.WithDigest(d), err)
+		}
+		return nil
+	})
 	if err != nil {
-		return nil, fmt.Errorf("manifest %s: %w", ref.WithDigest(d), err)
+		return nil, err
 	}
 	desc.Digest, desc.Size = d, int64(len(raw))
 	mv := &ModelVersion{Descriptor: desc, Raw: raw}
@@ -96,9 +109,17 @@ func FetchModel(ctx context.Context, repo *remote.Repository, ref Reference, d d
 	desc.ArtifactType = mv.Manifest.ArtifactType
 	mv.Descriptor = desc
 	if cd := mv.Manifest.Config; cd.Size > 0 && cd.Size <= MaxManifestBytes && strings.HasSuffix(cd.MediaType, "json") {
-		b, err := content.FetchAll(ctx, repo.Blobs(), cd)
+		var b []byte
+		err := retrySmall(ctx, func() error {
+			var err error
+			b, err = content.FetchAll(ctx, repo.Blobs(), cd)
+			if err != nil {
+				return fmt.Errorf("config blob %s: %w", cd.Digest, asIntegrity(err))
+			}
+			return nil
+		})
 		if err != nil {
-			return nil, fmt.Errorf("config blob %s: %w", cd.Digest, asIntegrity(err))
+			return nil, err
 		}
 		var cfg map[string]any
 		if json.Unmarshal(b, &cfg) == nil {
@@ -188,8 +209,44 @@ func ValidatePath(p string) error {
 			return bad("contains ..")
 		}
 	}
+	if strings.HasPrefix(p, ".modelreg-") || strings.Contains(p, stagingMark) {
+		return bad("uses a name reserved for modelreg's temporary folders")
+	}
 	if path.Clean(p) != p {
 		return bad("is not a clean relative path")
 	}
 	return nil
+}
+
+// smallFetchAttempts bounds retries of manifest and config fetches, whose
+// bodies the transport's retry cannot resend: a body cut or truncated in
+// transit would otherwise fail a pull whose blobs would all resume.
+const smallFetchAttempts = 3
+
+type stopError struct{ error }
+
+func (s stopError) Unwrap() error { return s.error }
+
+// stop marks an error retrySmall must not retry (not found).
+func stop(err error) error { return stopError{err} }
+
+// retrySmall runs fetch up to smallFetchAttempts times, 200 ms apart,
+// returning the last error.
+func retrySmall(ctx context.Context, fetch func() error) error {
+	var err error
+	for i := 0; i < smallFetchAttempts; i++ {
+		if err = fetch(); err == nil {
+			return nil
+		}
+		var s stopError
+		if errors.As(err, &s) {
+			return s.error
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	return err
 }

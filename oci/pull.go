@@ -9,7 +9,6 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"strconv"
 	"strings"
 
 	modelspec "github.com/modelpack/model-spec/specs-go/v1"
@@ -23,6 +22,10 @@ import (
 // PullOptions configure PullFiles. The zero value pulls every file.
 type PullOptions struct {
 	TransferOptions
+	// VerifyExisting hashes files dir already holds instead of trusting
+	// the digest cache for them, for deploy-time pulls that verify
+	// signatures: the cache is a per-user hint, not evidence.
+	VerifyExisting bool
 	// Include keeps only files whose path, or whose base name for a
 	// pattern without "/", matches one of these path.Match globs. Empty
 	// keeps all.
@@ -121,6 +124,18 @@ func PullFiles(ctx context.Context, repo *remote.Repository, files []ModelFile, 
 		return res, fmt.Errorf("target %s: %w", dir, err)
 	}
 
+	// Stage beside dir when it does not exist, so one rename makes it
+	// appear whole; stage inside it when it does, so the renames never
+	// cross a filesystem (dir may be a mount point, e.g. a Kubernetes
+	// volume) and need no write access to dir's parent. Folders left by
+	// killed pulls go first, before dir's files are judged.
+	parent, base := filepath.Dir(absDir), filepath.Base(absDir)
+	stageIn, prefix := parent, "."+base+stagingMark
+	if dirExists {
+		stageIn, prefix = absDir, stagingMark
+	}
+	removeStaleStaging(stageIn, prefix)
+
 	var need []int
 	for i, f := range files {
 		pf := PulledFile{Path: f.Path, Digest: f.Descriptor.Digest.String(), Size: f.Descriptor.Size}
@@ -129,7 +144,11 @@ func PullFiles(ctx context.Context, repo *remote.Repository, files []ModelFile, 
 			need = append(need, i)
 			continue
 		}
-		have, err := checkTarget(absDir, f, opts.Cache)
+		cache := opts.Cache
+		if opts.VerifyExisting {
+			cache = DigestCache{} // hash what is there, trust no cache entry
+		}
+		have, err := checkTarget(absDir, f, cache)
 		if err != nil {
 			return PullResult{Files: nil}, err
 		}
@@ -140,27 +159,20 @@ func PullFiles(ctx context.Context, repo *remote.Repository, files []ModelFile, 
 	if len(need) == 0 {
 		return res, nil
 	}
-
-	// Stage beside dir when it does not exist, so one rename makes it
-	// appear whole; stage inside it when it does, so the renames never
-	// cross a filesystem (dir may be a mount point, e.g. a Kubernetes
-	// volume) and need no write access to dir's parent.
-	parent, base := filepath.Dir(absDir), filepath.Base(absDir)
-	stageIn, prefix := parent, "."+base+stagingMark
-	if dirExists {
-		stageIn, prefix = absDir, stagingMark
-	} else if err := os.MkdirAll(parent, 0o755); err != nil {
-		return PullResult{}, fmt.Errorf("creating %s: %w", parent, err)
+	if !dirExists {
+		if err := os.MkdirAll(parent, 0o755); err != nil {
+			return PullResult{}, fmt.Errorf("creating %s: %w", parent, err)
+		}
 	}
-	removeStaleStaging(stageIn, prefix)
-	staging, err := os.MkdirTemp(stageIn, fmt.Sprintf("%s%d-", prefix, os.Getpid()))
+
+	staging, err := newStaging(stageIn, prefix)
 	if err != nil {
 		return PullResult{}, fmt.Errorf("creating a temporary folder in %s: %w", stageIn, err)
 	}
 	committed := false
 	defer func() {
 		if !committed {
-			os.RemoveAll(staging)
+			staging.remove()
 		}
 	}()
 
@@ -176,7 +188,7 @@ func PullFiles(ctx context.Context, repo *remote.Repository, files []ModelFile, 
 	for _, i := range need {
 		f := files[i]
 		g.Go(func() error {
-			dst := filepath.Join(staging, filepath.FromSlash(f.Path))
+			dst := filepath.Join(staging.files, filepath.FromSlash(f.Path))
 			if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 				return err
 			}
@@ -196,23 +208,25 @@ func PullFiles(ctx context.Context, repo *remote.Repository, files []ModelFile, 
 		res.BytesDownloaded += files[i].Descriptor.Size
 	}
 
+	var moved []string
+	for _, i := range need {
+		moved = append(moved, files[i].Path)
+	}
+	renamed := false
 	if !dirExists {
-		if err := os.Chmod(staging, 0o755); err != nil {
+		if err := os.Chmod(staging.files, 0o755); err != nil {
 			return PullResult{}, err
 		}
-		if err := os.Rename(staging, absDir); err != nil {
-			return PullResult{}, fmt.Errorf("moving the pulled files into %s: %w", dir, err)
-		}
-		committed = true
-	} else {
-		var moved []string
-		for _, i := range need {
-			moved = append(moved, files[i].Path)
-		}
-		if err := commitInto(absDir, staging, moved); err != nil {
+		// Another pull may have created dir meanwhile: then commit into it.
+		renamed = os.Rename(staging.files, absDir) == nil
+	}
+	if !renamed {
+		if err := commitInto(absDir, staging.files, staging.old, moved); err != nil {
 			return PullResult{}, fmt.Errorf("moving the pulled files into %s: %w (the folder was put back as it was)", dir, err)
 		}
 	}
+	committed = true
+	staging.remove()
 	// Record what was written, so the next pull into dir, or a push of
 	// it, does not hash these files again, and which repository holds the
 	// blobs, so a push to a sibling repository can mount them.
@@ -228,55 +242,80 @@ func PullFiles(ctx context.Context, repo *remote.Repository, files []ModelFile, 
 // DIR/.modelreg-pull-PID-RANDOM or PARENT/.DIR.modelreg-pull-PID-RANDOM.
 const stagingMark = ".modelreg-pull-"
 
-// removeStaleStaging removes temporary folders in dir, named prefix+PID-…,
-// left by pulls whose process no longer exists (killed, OOM), so they do not
-// pile up in a volume that init containers pull into again and again.
+// staging is the temporary folders of one pull: files holds what is
+// downloaded, old what the commit replaces. Both are locked (flock) for the
+// pull's life, so another pull, in this or another container sharing the
+// volume, never takes them for leftovers.
+type staging struct {
+	files, old string
+	unlock     []func()
+}
+
+func newStaging(in, prefix string) (*staging, error) {
+	st := &staging{}
+	for _, p := range []*string{&st.files, &st.old} {
+		d, err := os.MkdirTemp(in, fmt.Sprintf("%s%d-", prefix, os.Getpid()))
+		if err != nil {
+			st.remove()
+			return nil, err
+		}
+		*p = d
+		if unlock, ok := lockDir(d); ok {
+			st.unlock = append(st.unlock, unlock)
+		}
+	}
+	return st, nil
+}
+
+// remove deletes what is left of the folders and releases the locks.
+func (st *staging) remove() {
+	for _, d := range []string{st.files, st.old} {
+		if d != "" {
+			os.RemoveAll(d)
+		}
+	}
+	for _, u := range st.unlock {
+		u()
+	}
+	st.unlock = nil
+}
+
+// removeStaleStaging removes temporary folders in dir named prefix+…
+// whose pull is gone (killed, OOM): nobody holds their lock. They would
+// otherwise pile up in a volume that init containers pull into again and
+// again.
 func removeStaleStaging(dir, prefix string) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return
 	}
 	for _, e := range entries {
-		rest, ok := strings.CutPrefix(e.Name(), prefix)
-		if !ok || !e.IsDir() {
+		if !strings.HasPrefix(e.Name(), prefix) || !e.IsDir() {
 			continue
 		}
-		pidStr, _, _ := strings.Cut(rest, "-")
-		pid, err := strconv.Atoi(pidStr)
-		if err != nil || pid <= 0 || pid == os.Getpid() || processAlive(pid) {
-			continue
+		p := filepath.Join(dir, e.Name())
+		if unlock, ok := lockDir(p); ok {
+			os.RemoveAll(p)
+			unlock()
 		}
-		os.RemoveAll(filepath.Join(dir, e.Name()))
 	}
 }
 
 // commitInto moves the files at paths (relative, slash-separated) from
-// staging into dir. A file dir already holds is first moved aside into
-// staging; if any move fails, every move made is undone in reverse, so dir
-// ends as it was, and the error is returned.
-func commitInto(dir, staging string, paths []string) (err error) {
-	backup := filepath.Join(staging, ".modelreg-replaced")
-	type step struct{ from, to string }
-	var done []step
-	var madeDirs []string
+// staged into dir. A file dir already holds is first hard-linked into old
+// and then atomically replaced by the rename, so no moment exists where
+// the path is missing; if any step fails, every step made is undone in
+// reverse, so dir ends as it was, and the error is returned.
+func commitInto(dir, staged, old string, paths []string) (err error) {
+	var undo []func()
 	defer func() {
 		if err == nil {
 			return
 		}
-		for i := len(done) - 1; i >= 0; i-- {
-			os.Rename(done[i].to, done[i].from)
-		}
-		for i := len(madeDirs) - 1; i >= 0; i-- {
-			os.Remove(madeDirs[i]) // only if still empty
+		for i := len(undo) - 1; i >= 0; i-- {
+			undo[i]()
 		}
 	}()
-	move := func(from, to string) error {
-		if err := os.Rename(from, to); err != nil {
-			return err
-		}
-		done = append(done, step{from, to})
-		return nil
-	}
 	mkdirs := func(p string) error {
 		var missing []string
 		for d := p; ; d = filepath.Dir(d) {
@@ -289,28 +328,39 @@ func commitInto(dir, staging string, paths []string) (err error) {
 			if err := os.Mkdir(missing[i], 0o755); err != nil {
 				return err
 			}
-			madeDirs = append(madeDirs, missing[i])
+			d := missing[i]
+			undo = append(undo, func() { os.Remove(d) }) // only if still empty
 		}
 		return nil
 	}
 	for _, p := range paths {
 		rel := filepath.FromSlash(p)
-		dst := filepath.Join(dir, rel)
+		dst, src := filepath.Join(dir, rel), filepath.Join(staged, rel)
 		if err := mkdirs(filepath.Dir(dst)); err != nil {
 			return err
 		}
 		if _, err := os.Lstat(dst); err == nil {
-			aside := filepath.Join(backup, rel)
+			aside := filepath.Join(old, rel)
 			if err := os.MkdirAll(filepath.Dir(aside), 0o700); err != nil {
 				return err
 			}
-			if err := move(dst, aside); err != nil {
-				return fmt.Errorf("moving the old %s aside: %w", p, err)
+			if err := os.Link(dst, aside); err != nil {
+				// No hard links here: move it aside (a short gap).
+				if err := os.Rename(dst, aside); err != nil {
+					return fmt.Errorf("moving the old %s aside: %w", p, err)
+				}
 			}
+			if err := os.Rename(src, dst); err != nil {
+				os.Rename(aside, dst)
+				return fmt.Errorf("moving %s: %w", p, err)
+			}
+			undo = append(undo, func() { os.Rename(aside, dst) })
+			continue
 		}
-		if err := move(filepath.Join(staging, rel), dst); err != nil {
+		if err := os.Rename(src, dst); err != nil {
 			return fmt.Errorf("moving %s: %w", p, err)
 		}
+		undo = append(undo, func() { os.Rename(dst, src) })
 	}
 	return nil
 }

@@ -2,9 +2,7 @@ package oci
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
 	"testing"
 )
 
@@ -44,11 +42,13 @@ func TestCommitIntoUndoesOnFailure(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	old, _ := os.MkdirTemp(dir, stagingMark)
 	// "missing.bin" was never staged: its move fails after the others.
-	if err := commitInto(dir, staging, []string{"README.md", "sub/model.bin", "missing.bin"}); err == nil {
+	if err := commitInto(dir, staging, old, []string{"README.md", "sub/model.bin", "missing.bin"}); err == nil {
 		t.Fatal("commitInto succeeded with a file missing from staging")
 	}
 	os.RemoveAll(staging)
+	os.RemoveAll(old)
 	after := readTree(t, dir)
 	if len(after) != len(before) {
 		t.Fatalf("after a failed commit the folder holds %v, want %v", after, before)
@@ -63,11 +63,16 @@ func TestCommitIntoUndoesOnFailure(t *testing.T) {
 func TestCommitIntoReplaces(t *testing.T) {
 	dir := writeFiles(t, map[string]string{"README.md": "old card", "keep.txt": "mine"})
 	staging, _ := os.MkdirTemp(dir, stagingMark)
+	old, _ := os.MkdirTemp(dir, stagingMark)
 	os.WriteFile(filepath.Join(staging, "README.md"), []byte("new card"), 0o644)
-	if err := commitInto(dir, staging, []string{"README.md"}); err != nil {
+	if err := commitInto(dir, staging, old, []string{"README.md"}); err != nil {
 		t.Fatal(err)
 	}
+	if b, err := os.ReadFile(filepath.Join(old, "README.md")); err != nil || string(b) != "old card" {
+		t.Errorf("the replaced file was not kept aside: %q, %v", b, err)
+	}
 	os.RemoveAll(staging)
+	os.RemoveAll(old)
 	got := readTree(t, dir)
 	if got["README.md"] != "new card" || got["keep.txt"] != "mine" || len(got) != 3 {
 		t.Errorf("after commit: %v", got)
@@ -76,24 +81,28 @@ func TestCommitIntoReplaces(t *testing.T) {
 
 func TestRemoveStaleStaging(t *testing.T) {
 	dir := t.TempDir()
-	// A process that has exited: its PID is free (for a while at least).
-	cmd := exec.Command("true")
-	if err := cmd.Run(); err != nil {
+	live, err := newStaging(dir, stagingMark)
+	if err != nil {
 		t.Fatal(err)
 	}
-	dead := strconv.Itoa(cmd.ProcessState.Pid())
-	live := strconv.Itoa(os.Getppid())
-	for _, name := range []string{stagingMark + dead + "-123", stagingMark + live + "-456", stagingMark + "x-789", "model.bin"} {
-		os.Mkdir(filepath.Join(dir, name), 0o755)
-	}
+	defer live.remove()
+	dead := filepath.Join(dir, stagingMark+"12345-left-by-a-killed-pull")
+	os.Mkdir(dead, 0o755)
+	os.WriteFile(filepath.Join(dead, "part.bin"), []byte("x"), 0o644)
+	os.Mkdir(filepath.Join(dir, "model"), 0o755)
+
 	removeStaleStaging(dir, stagingMark)
 	got := readTree(t, dir)
-	if _, ok := got[stagingMark+dead+"-123/"]; ok {
+	if _, ok := got[filepath.Base(dead)+"/"]; ok {
 		t.Error("the folder of a dead pull is still there")
 	}
-	for _, keep := range []string{stagingMark + live + "-456/", stagingMark + "x-789/", "model.bin/"} {
+	for _, keep := range []string{filepath.Base(live.files) + "/", filepath.Base(live.old) + "/", "model/"} {
 		if _, ok := got[keep]; !ok {
-			t.Errorf("%s was removed", keep)
+			t.Errorf("%s was removed while its pull holds it", keep)
 		}
+	}
+	live.remove()
+	if _, err := os.Stat(live.files); err == nil {
+		t.Error("remove left the staging folder")
 	}
 }

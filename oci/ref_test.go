@@ -70,7 +70,7 @@ func TestValidatePath(t *testing.T) {
 			t.Errorf("ValidatePath(%q) = %v, want nil", ok, err)
 		}
 	}
-	for _, bad := range []string{"", ".", "..", "../x", "a/../../x", "/etc/passwd", "a/./b", "a//b", "a/", `a\b`, "a\x00b", "a/.."} {
+	for _, bad := range []string{"", ".", "..", "../x", "a/../../x", "/etc/passwd", "a/./b", "a//b", "a/", `a\b`, "a\x00b", "a/..", ".modelreg-replaced/a", "sub/.modelreg-pull-1-x/a"} {
 		if err := ValidatePath(bad); !errors.Is(err, errdef.ErrIntegrity) {
 			t.Errorf("ValidatePath(%q) = %v, want ErrIntegrity", bad, err)
 		}

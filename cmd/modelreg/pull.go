@@ -18,8 +18,9 @@ func pullCommand() *cli.Command {
 		Usage:     "pull the files of a model version into a folder, verifying first",
 		ArgsUsage: "REF DIR",
 		Description: "Resolves REF once and pulls by digest. With --key or --policy the digest is verified\n" +
-			"before a byte is written (exit 3 when it fails). Files land in a temporary folder beside\n" +
-			"DIR and are renamed into place; files DIR already holds are not downloaded again.\n\n" +
+			"before a byte is written (exit 3 when it fails). Files land in a temporary folder (beside\n" +
+			"DIR, or inside it when it exists) and are renamed into place only when all are complete;\n" +
+			"files DIR already holds are not downloaded again.\n\n" +
 			"Example:\n  modelreg pull registry.example.com/team/sentiment:production /models --key release.pub --policy policy.yaml",
 		Flags: []cli.Flag{
 			outputFlag,
