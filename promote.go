@@ -55,10 +55,19 @@ type PromoteResult struct {
 	Record *PromotionRecord `json:"record,omitempty"`
 }
 
-// promoterIDs returns the IDs of the keys allowed to sign promotion records
-// of alias.
+// promoterKeys returns the keys allowed to sign promotion records of alias.
 func promoterKeys(pol *policy.Policy, alias string) []policy.Key {
 	return pol.PromoterKeys(alias)
+}
+
+// aliasRecords returns the promotion records of alias in ref's repository,
+// verified with the alias's promoter keys, newest first.
+func (c *Client) aliasRecords(ctx context.Context, repo *remote.Repository, ref oci.Reference, pol *policy.Policy, alias string) ([]PromotionRecord, error) {
+	pubs, err := publicKeys(promoterKeys(pol, alias))
+	if err != nil {
+		return nil, err
+	}
+	return c.promotionRecords(ctx, repo, ref, pubs, alias)
 }
 
 func publicKeys(keys []policy.Key) ([]signing.PublicKey, error) {
@@ -145,11 +154,7 @@ func (c *Client) Promote(ctx context.Context, refStr, alias string, opts Promote
 	} else if !errors.Is(err, orasErrdef.ErrNotFound) {
 		return nil, err
 	}
-	pubs, err := publicKeys(promoters)
-	if err != nil {
-		return nil, err
-	}
-	recs, err := c.promotionRecords(ctx, repo, ref, pubs, alias)
+	recs, err := c.aliasRecords(ctx, repo, ref, pol, alias)
 	if err != nil {
 		return nil, err
 	}
@@ -189,7 +194,7 @@ func (c *Client) Promote(ctx context.Context, refStr, alias string, opts Promote
 	res.Moved = true
 	// Promotions of one alias that run at the same moment both read
 	// sequence N and write N+1; the registry cannot prevent it, so detect it.
-	after, err := c.promotionRecords(ctx, repo, ref, pubs, alias)
+	after, err := c.aliasRecords(ctx, repo, ref, pol, alias)
 	if err != nil {
 		return res, err
 	}
@@ -222,11 +227,7 @@ func (c *Client) Rollback(ctx context.Context, repoStr, alias string, opts Promo
 	if err != nil {
 		return nil, err
 	}
-	pubs, err := publicKeys(promoterKeys(pol, alias))
-	if err != nil {
-		return nil, err
-	}
-	recs, err := c.promotionRecords(ctx, repo, ref, pubs, alias)
+	recs, err := c.aliasRecords(ctx, repo, ref, pol, alias)
 	if err != nil {
 		return nil, err
 	}
@@ -333,11 +334,7 @@ func (c *Client) recordRule(ctx context.Context, repo *remote.Repository, ref oc
 		rule.Reason = fmt.Sprintf("the policy names no promoter keys for %q, so no promotion record can be trusted", alias)
 		return rule, nil
 	}
-	pubs, err := publicKeys(promoters)
-	if err != nil {
-		return rule, err
-	}
-	recs, err := c.promotionRecords(ctx, repo, ref, pubs, alias)
+	recs, err := c.aliasRecords(ctx, repo, ref, pol, alias)
 	if err != nil {
 		return rule, err
 	}

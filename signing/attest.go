@@ -137,20 +137,7 @@ type VerifiedAttestation struct {
 // are for bad input (errdef.ErrInvalidInput) and registry or transport
 // failures.
 func VerifyAttestations(ctx context.Context, repo string, dgst digest.Digest, keys []PublicKey, opts RegistryOptions) ([]VerifiedAttestation, error) {
-	t, err := newTarget(repo, dgst, opts)
-	if err != nil {
-		return nil, err
-	}
-	keys, err = uniqueKeys(keys)
-	if err != nil {
-		return nil, err
-	}
-	ropts := opts.ociOptions(ctx)
-	tag, err := ociremote.AttestationTag(t.ref, ropts...)
-	if err != nil {
-		return nil, fmt.Errorf("attestation tag of %s: %w", t.ref, err)
-	}
-	layers, err := fetchLayers(tag, ropts)
+	t, keys, layers, err := fetchForVerify(ctx, repo, dgst, keys, opts, ociremote.AttestationTag, "attestation")
 	if err != nil {
 		return nil, err
 	}

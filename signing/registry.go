@@ -152,3 +152,25 @@ func uniqueKeys(keys []PublicKey) ([]PublicKey, error) {
 	}
 	return out, nil
 }
+
+// fetchForVerify is the common start of VerifySignatures and
+// VerifyAttestations: it checks the target and keys, then fetches the layers
+// of the digest's cosign tag (tagOf names .sig or .att; kind is for errors).
+func fetchForVerify(ctx context.Context, repo string, dgst digest.Digest, keys []PublicKey, opts RegistryOptions,
+	tagOf func(name.Reference, ...ociremote.Option) (name.Tag, error), kind string) (target, []PublicKey, []oci.Signature, error) {
+	t, err := newTarget(repo, dgst, opts)
+	if err != nil {
+		return t, nil, nil, err
+	}
+	keys, err = uniqueKeys(keys)
+	if err != nil {
+		return t, nil, nil, err
+	}
+	ropts := opts.ociOptions(ctx)
+	tag, err := tagOf(t.ref, ropts...)
+	if err != nil {
+		return t, nil, nil, fmt.Errorf("%s tag of %s: %w", kind, t.ref, err)
+	}
+	layers, err := fetchLayers(tag, ropts)
+	return t, keys, layers, err
+}

@@ -94,20 +94,7 @@ type VerifiedSignature struct {
 // are for bad input (errdef.ErrInvalidInput) and registry or transport
 // failures.
 func VerifySignatures(ctx context.Context, repo string, dgst digest.Digest, keys []PublicKey, opts RegistryOptions) ([]VerifiedSignature, error) {
-	t, err := newTarget(repo, dgst, opts)
-	if err != nil {
-		return nil, err
-	}
-	keys, err = uniqueKeys(keys)
-	if err != nil {
-		return nil, err
-	}
-	ropts := opts.ociOptions(ctx)
-	tag, err := ociremote.SignatureTag(t.ref, ropts...)
-	if err != nil {
-		return nil, fmt.Errorf("signature tag of %s: %w", t.ref, err)
-	}
-	layers, err := fetchLayers(tag, ropts)
+	t, keys, layers, err := fetchForVerify(ctx, repo, dgst, keys, opts, ociremote.SignatureTag, "signature")
 	if err != nil {
 		return nil, err
 	}
