@@ -23,18 +23,11 @@ func approveCommand() *cli.Command {
 			&cli.StringFlag{Name: "comment", Usage: "a note kept in the approval"},
 		},
 		Action: func(c *cli.Context) error {
-			if err := exactArgs(c, "REF"); err != nil {
-				return err
-			}
-			asJSON, err := jsonOutput(c)
+			cl, asJSON, err := prepare(c, "REF")
 			if err != nil {
 				return err
 			}
 			pw, err := password()
-			if err != nil {
-				return err
-			}
-			cl, err := client(c)
 			if err != nil {
 				return err
 			}

@@ -18,18 +18,11 @@ func signCommand() *cli.Command {
 			&cli.StringFlag{Name: "key", Required: true, Usage: "cosign private key `FILE` (password from COSIGN_PASSWORD)"},
 		},
 		Action: func(c *cli.Context) error {
-			if err := exactArgs(c, "REF"); err != nil {
-				return err
-			}
-			asJSON, err := jsonOutput(c)
+			cl, asJSON, err := prepare(c, "REF")
 			if err != nil {
 				return err
 			}
 			pw, err := password()
-			if err != nil {
-				return err
-			}
-			cl, err := client(c)
 			if err != nil {
 				return err
 			}
