@@ -35,6 +35,7 @@ package main
 import (
 	"flag"
 	"fmt"
+	"github.com/modelreg/modelreg/internal/size"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -100,7 +101,7 @@ func (c *config) fromEnv() error {
 		return fmt.Errorf("BENCH_RUNS: want a positive number")
 	}
 	c.shardSize = env("BENCH_SIZE", "2GiB")
-	if _, err := parseSize(c.shardSize); err != nil {
+	if _, err := size.Parse(c.shardSize); err != nil {
 		return fmt.Errorf("BENCH_SIZE: %v", err)
 	}
 	if c.smallFiles, err = strconv.Atoi(env("BENCH_SMALL_FILES", "1000")); err != nil || c.smallFiles < 1 {
@@ -146,25 +147,6 @@ func (c *config) fromEnv() error {
 		return fmt.Errorf("modelreg: %v (run make build)", err)
 	}
 	return nil
-}
-
-// parseSize parses "2GiB", "512MiB", "64KiB" or a byte count.
-func parseSize(s string) (int64, error) {
-	mult := int64(1)
-	for _, u := range []struct {
-		suffix string
-		m      int64
-	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
-		if v, ok := strings.CutSuffix(s, u.suffix); ok {
-			s, mult = v, u.m
-			break
-		}
-	}
-	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || n <= 0 {
-		return 0, fmt.Errorf("size %q: want e.g. 2GiB, 256MiB", s)
-	}
-	return n * mult, nil
 }
 
 // absPath makes p absolute (relative to the working folder).

@@ -199,22 +199,30 @@ func evalSignatures(r SignatureRule, sigs []Signature) RuleResult {
 		}
 	}
 	got, missing := ring.split(signed)
-	need := max(r.MinSigners, 1)
-	res := RuleResult{Rule: "signatures", Passed: len(got) >= need}
-	res.Reason = fmt.Sprintf("%d of %d required signers verified", len(got), need)
-	if res.Passed {
-		res.Reason += ": " + strings.Join(got, ", ")
-	} else {
-		var why []string
-		if len(got) > 0 {
-			why = append(why, "signed by "+strings.Join(got, ", "))
-		}
-		why = append(why, "no valid signature by "+strings.Join(missing, ", "))
-		res.Reason += " (" + strings.Join(why, "; ") + ")"
-	}
+	res := thresholdResult("signatures", got, missing, max(r.MinSigners, 1),
+		"required signers verified", "signed by", "no valid signature by")
 	if len(foreign) > 0 {
 		res.Reason += fmt.Sprintf("; ignored: signatures by %s this rule does not list", count(len(foreign), "other key"))
 	}
+	return res
+}
+
+// thresholdResult judges an N-of-M rule: got are the keys (by path) that
+// count, missing those that do not, need the N. The reason reads e.g.
+// "1 of 2 required approvals (approved by alice; none by bob, carol)".
+func thresholdResult(rule string, got, missing []string, need int, what, gotBy, missingBy string) RuleResult {
+	res := RuleResult{Rule: rule, Passed: len(got) >= need}
+	res.Reason = fmt.Sprintf("%d of %d %s", len(got), need, what)
+	if res.Passed {
+		res.Reason += ": " + strings.Join(got, ", ")
+		return res
+	}
+	var why []string
+	if len(got) > 0 {
+		why = append(why, gotBy+" "+strings.Join(got, ", "))
+	}
+	why = append(why, missingBy+" "+strings.Join(missing, ", "))
+	res.Reason += " (" + strings.Join(why, "; ") + ")"
 	return res
 }
 
@@ -249,19 +257,8 @@ func evalApprovals(r ApprovalRule, approvals []Approval) RuleResult {
 			repeated = append(repeated, fmt.Sprintf("%d approvals by %s count once", times[id], p))
 		}
 	}
-	need := max(r.Min, 1)
-	res := RuleResult{Rule: "approvals", Passed: len(got) >= need}
-	res.Reason = fmt.Sprintf("%d of %d required approvals", len(got), need)
-	if res.Passed {
-		res.Reason += ": " + strings.Join(got, ", ")
-	} else {
-		var why []string
-		if len(got) > 0 {
-			why = append(why, "approved by "+strings.Join(got, ", "))
-		}
-		why = append(why, "none by "+strings.Join(missing, ", "))
-		res.Reason += " (" + strings.Join(why, "; ") + ")"
-	}
+	res := thresholdResult("approvals", got, missing, max(r.Min, 1),
+		"required approvals", "approved by", "none by")
 	if len(repeated) > 0 {
 		res.Reason += "; " + strings.Join(repeated, ", ")
 	}

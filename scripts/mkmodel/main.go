@@ -14,11 +14,10 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"github.com/modelreg/modelreg/internal/size"
 	"io"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 )
 
 func main() {
@@ -72,12 +71,12 @@ are random: it exists to show packaging, signing, promotion and deployment.
 			{"layer2.weight", []int64{2, 64}}, {"layer2.bias", []int64{2}},
 		})
 	}
-	size, err := parseSize(shardSize)
+	bytes, err := size.Parse(shardSize)
 	if err != nil {
 		return err
 	}
 	for i := 1; i <= shards; i++ {
-		rows := size / 4 / 4096
+		rows := bytes / 4 / 4096
 		name := fmt.Sprintf("model-%05d-of-%05d.safetensors", i, shards)
 		if err := writeSafetensors(filepath.Join(dir, name), []tensor{{fmt.Sprintf("layers.%d.weight", i), []int64{rows, 4096}}}); err != nil {
 			return err
@@ -129,22 +128,4 @@ func writeSafetensors(path string, ts []tensor) error {
 		return err
 	}
 	return f.Close()
-}
-
-func parseSize(s string) (int64, error) {
-	mult := int64(1)
-	for _, u := range []struct {
-		suffix string
-		m      int64
-	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
-		if v, ok := strings.CutSuffix(s, u.suffix); ok {
-			s, mult = v, u.m
-			break
-		}
-	}
-	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil {
-		return 0, fmt.Errorf("size %q: want a number with an optional KiB, MiB or GiB suffix", s)
-	}
-	return n * mult, nil
 }
