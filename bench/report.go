@@ -20,13 +20,42 @@ func median(s []sample) (time.Duration, int64, bool) {
 	for i, x := range s {
 		d[i], r[i] = x.dur, x.rssKiB
 	}
-	sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
-	sort.Slice(r, func(i, j int) bool { return r[i] < r[j] })
-	m := len(s) / 2
-	if len(s)%2 == 0 {
-		return (d[m-1] + d[m]) / 2, (r[m-1] + r[m]) / 2, true
+	return middle(d), middle(r), true
+}
+
+// medianCPU returns the median CPU time of s.
+func medianCPU(s []sample) (time.Duration, bool) {
+	if len(s) == 0 {
+		return 0, false
 	}
-	return d[m], r[m], true
+	c := make([]time.Duration, len(s))
+	for i, x := range s {
+		c[i] = x.cpu
+	}
+	return middle(c), true
+}
+
+// middle sorts v and returns its median.
+func middle[T time.Duration | int64](v []T) T {
+	sort.Slice(v, func(i, j int) bool { return v[i] < v[j] })
+	m := len(v) / 2
+	if len(v)%2 == 0 {
+		return (v[m-1] + v[m]) / 2
+	}
+	return v[m]
+}
+
+// cpuCell renders the median CPU seconds of the tools, "—" where missing.
+func cpuCell(s ...[]sample) string {
+	var parts []string
+	for _, x := range s {
+		if c, ok := medianCPU(x); ok {
+			parts = append(parts, fmt.Sprintf("%.1f", c.Seconds()))
+		} else {
+			parts = append(parts, "—")
+		}
+	}
+	return strings.Join(parts, " / ")
 }
 
 func secs(d time.Duration, ok bool) string {
@@ -84,21 +113,25 @@ func (b *bench) report(models []*model, took time.Duration) string {
 	fmt.Fprintf(&w, "- %d run(s) per cell, median shown; peak RSS from wait4 rusage of the child process; `sync` before every step\n", cfg.runs)
 	fmt.Fprintf(&w, "- capped link: internal/faultproxy at %.0f MB/s per connection with %v delay per connection and per request\n", float64(cfg.rate)/1e6, cfg.delay)
 	fmt.Fprintf(&w, "- load average (other work on the machine, /proc/loadavg): %s at the start, %s at the end\n", b.loadStart, loadavg())
-	fmt.Fprintf(&w, "- oras: `%s` with `--concurrency 5` for push and pull (its pull default is 3); modelreg with its defaults (5 files at once, blobs ≥ 64 MiB as 8 parallel 16 MiB ranges)\n", firstLine(shell(cfg.oras, "version")))
-	fmt.Fprintf(&w, "- limit: raw parallel PUTs with known digests (POST + one PUT per blob) and raw parallel GETs into files (blobs ≥ 64 MiB as 8 parallel 16 MiB ranges, as modelreg), 5 blobs at once, no hashing, no verification, no manifest\n\n")
+	fmt.Fprintf(&w, "- oras: `%s` with `--concurrency 5` for push and pull (its pull default is 3); modelreg with its defaults (5 files at once; a blob ≥ 64 MiB starts as one stream and goes on as 8 parallel 16 MiB ranges when its first 16 MiB arrive slower than 256 MiB/s)\n", firstLine(shell(cfg.oras, "version")))
+	fmt.Fprintf(&w, "- limit: raw parallel PUTs with known digests (POST + one PUT per blob) and raw parallel GETs into files (blobs ≥ 64 MiB as 8 parallel 16 MiB ranges, as modelreg), 5 blobs at once, no hashing, no verification, no manifest\n")
+	fmt.Fprintf(&w, "- CPU: user + system seconds of the client process (the registry's are not counted); sha256 runs at %.0f MB/s on one core here, so hashing the bytes of a model once costs that many CPU-seconds more than the limit spends\n\n", b.shaRate/1e6)
 	for _, m := range models {
 		fmt.Fprintf(&w, "## %s model: %d files, %.2f GiB\n\n", m.name, len(m.blobs), float64(m.bytes)/(1<<30))
 		for _, reg := range cfg.registries {
 			for _, net := range cfg.nets {
 				fmt.Fprintf(&w, "### %s, %s\n\n", reg, net)
-				fmt.Fprintf(&w, "| step | modelreg | oras | limit | modelreg / oras | modelreg / limit | RSS modelreg | RSS oras |\n")
-				fmt.Fprintf(&w, "|---|---:|---:|---:|---:|---:|---:|---:|\n")
+				fmt.Fprintf(&w, "| step | modelreg | oras | limit | modelreg / oras | modelreg / limit | RSS modelreg | RSS oras | CPU-s modelreg / oras / limit |\n")
+				fmt.Fprintf(&w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 				for _, st := range steps {
-					md, mr, mok := median(b.results[key{m.name, reg, net, "modelreg", st}])
-					od, or, ook := median(b.results[key{m.name, reg, net, "oras", st}])
-					ld, _, lok := median(b.results[key{m.name, reg, net, "limit", st}])
-					fmt.Fprintf(&w, "| %s | %s | %s | %s | %s | %s | %s | %s |\n", st, secs(md, mok), secs(od, ook), secs(ld, lok),
-						ratio(md, od, mok, ook), ratio(md, ld, mok, lok), mb(mr, mok), mb(or, ook))
+					ms := b.results[key{m.name, reg, net, "modelreg", st}]
+					orr := b.results[key{m.name, reg, net, "oras", st}]
+					ls := b.results[key{m.name, reg, net, "limit", st}]
+					md, mr, mok := median(ms)
+					od, or, ook := median(orr)
+					ld, _, lok := median(ls)
+					fmt.Fprintf(&w, "| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", st, secs(md, mok), secs(od, ook), secs(ld, lok),
+						ratio(md, od, mok, ook), ratio(md, ld, mok, lok), mb(mr, mok), mb(or, ook), cpuCell(ms, orr, ls))
 				}
 				fmt.Fprintln(&w)
 			}

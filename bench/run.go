@@ -33,6 +33,7 @@ type model struct {
 type sample struct {
 	dur    time.Duration
 	rssKiB int64
+	cpu    time.Duration // user + system time of the child process
 }
 
 // key names a cell of the report.
@@ -47,6 +48,8 @@ type bench struct {
 	log     io.Writer
 	// loadStart is the load average when the run started.
 	loadStart string
+	// shaRate is sha256 throughput on one core in bytes per second.
+	shaRate float64
 }
 
 func run(cfg *config) error {
@@ -55,7 +58,7 @@ func run(cfg *config) error {
 		return err
 	}
 	defer os.RemoveAll(work)
-	b := &bench{cfg: cfg, work: work, results: map[key][]sample{}, log: os.Stderr, loadStart: loadavg()}
+	b := &bench{cfg: cfg, work: work, results: map[key][]sample{}, log: os.Stderr, loadStart: loadavg(), shaRate: shaRate()}
 	started := time.Now()
 	var models []*model
 	for _, name := range cfg.models {
@@ -90,6 +93,18 @@ func run(cfg *config) error {
 		return os.WriteFile(cfg.out, []byte(report), 0o644)
 	}
 	return nil
+}
+
+// shaRate measures sha256 on one core in bytes per second, over 1 GiB
+// hashed from memory.
+func shaRate() float64 {
+	buf := make([]byte, 64<<20)
+	h := sha256.New()
+	start := time.Now()
+	for range 16 {
+		h.Write(buf)
+	}
+	return float64(16*len(buf)) / time.Since(start).Seconds()
 }
 
 func (b *bench) logf(format string, args ...any) {
@@ -238,7 +253,7 @@ func (b *bench) runTool(m *model, regKind, net, tool string, run int) error {
 			return fmt.Errorf("%s: %w\n%s", s.name, err, tail(stderr))
 		}
 		b.results[k(s.name)] = append(b.results[k(s.name)], smp)
-		b.logf("%-5s %-12s %-8s %-8s run %d  %-26s %7.2fs  %4d MB", m.name, regKind, net, tool, run+1, s.name, smp.dur.Seconds(), smp.rssKiB/1024)
+		b.logf("%-5s %-12s %-8s %-8s run %d  %-26s %7.2fs  %4d MB  %6.2f CPU-s", m.name, regKind, net, tool, run+1, s.name, smp.dur.Seconds(), smp.rssKiB/1024, smp.cpu.Seconds())
 		if s.name == steps[2] && run == 0 {
 			if err := verifyPulled(m, out); err != nil {
 				return fmt.Errorf("%s pulled wrong files: %w", tool, err)
@@ -263,7 +278,8 @@ func measure(cmd *exec.Cmd) (sample, []byte, error) {
 	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
 		rss = ru.Maxrss // KiB on Linux
 	}
-	return sample{dur: dur, rssKiB: rss}, stderr.Bytes(), nil
+	cpu := cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+	return sample{dur: dur, rssKiB: rss, cpu: cpu}, stderr.Bytes(), nil
 }
 
 func tail(b []byte) string {

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -30,8 +31,9 @@ type blobDownload struct {
 }
 
 // download writes blob desc into out (empty, opened for reading and
-// writing) and checks it against the descriptor. Large blobs come as
-// parallel byte ranges where the registry answers them.
+// writing) and checks it against the descriptor. A large blob starts as one
+// stream and goes on as parallel byte ranges when that stream is slow
+// (TransferOptions.SingleStreamRate).
 func (t *transferClient) download(ctx context.Context, desc ocispec.Descriptor, out *os.File, fp FileProgress) error {
 	if err := desc.Digest.Validate(); err != nil {
 		return fmt.Errorf("blob %s: %w: %v", desc.Digest, errdef.ErrIntegrity, err)
@@ -41,19 +43,17 @@ func (t *transferClient) download(ctx context.Context, desc ocispec.Descriptor, 
 	}
 	ctx = t.scoped(ctx, "pull")
 	d := &blobDownload{t: t, desc: desc, out: out, fp: fp}
-	var (
-		got digest.Digest
-		err error
-	)
+	h := desc.Digest.Algorithm().Hash()
+	var err error
 	if desc.Size >= t.opts.rangeThreshold() && desc.Size > t.opts.partSize() {
-		got, err = d.ranged(ctx)
+		err = d.adaptive(ctx, h)
 	} else {
-		got, err = d.single(ctx, nil, backoff{opts: t.opts.Retry})
+		err = d.single(ctx, nil, 0, backoff{opts: t.opts.Retry}, h)
 	}
 	if err != nil {
 		return err
 	}
-	if got != desc.Digest {
+	if got := digest.NewDigest(desc.Digest.Algorithm(), h); got != desc.Digest {
 		return fmt.Errorf("blob %s: %w: content does not match its descriptor (its bytes hash to %s); the registry holds damaged or tampered data", desc.Digest, errdef.ErrIntegrity, got)
 	}
 	return nil
@@ -172,37 +172,45 @@ func (d *blobDownload) copyAt(r io.Reader, off int64, buf []byte, h hash.Hash) (
 	}
 }
 
-// single streams the blob in one GET (resp, when not nil, is an open 200
-// answer), hashing it on the way. A broken stream continues with a Range
-// request where the registry answers ranges, else starts over.
-func (d *blobDownload) single(ctx context.Context, resp *http.Response, bo backoff) (digest.Digest, error) {
+// checkLength refuses an answer whose body cannot hold the size-off bytes
+// asked for.
+func (d *blobDownload) checkLength(resp *http.Response, off int64) error {
+	if resp.ContentLength >= 0 && resp.ContentLength != d.desc.Size-off {
+		resp.Body.Close()
+		return d.fail(&integrityError{fmt.Sprintf("the registry sends %d bytes from offset %d of a blob of size %d", resp.ContentLength, off, d.desc.Size)})
+	}
+	return nil
+}
+
+// single streams the blob from byte off to its end in one GET, feeding h
+// (which holds the bytes before off). resp, when not nil, is an open
+// answer whose body continues at off. A broken stream continues with a
+// Range request where the registry answers ranges, else starts over.
+func (d *blobDownload) single(ctx context.Context, resp *http.Response, off int64, bo backoff, h hash.Hash) error {
 	size := d.desc.Size
-	h := d.desc.Digest.Algorithm().Hash()
 	buf := copyBufPool.Get().(*[]byte)
 	defer copyBufPool.Put(buf)
-	var off int64
 	rangesOK := false
 	for {
 		if resp == nil {
 			var err error
 			resp, err = d.get(ctx, &bo, off > 0 && rangesOK, off, size-1)
 			if err != nil {
-				return "", d.fail(err)
+				return d.fail(err)
+			}
+			if resp.StatusCode == http.StatusOK && off > 0 {
+				// The registry sent the whole blob again: start over.
+				d.written.Add(-off)
+				d.fp.Add(-off)
+				off = 0
+				h.Reset()
+			}
+			if err := d.checkLength(resp, off); err != nil {
+				return err
 			}
 		}
 		if resp.StatusCode == http.StatusPartialContent || resp.Header.Get("Accept-Ranges") == "bytes" {
 			rangesOK = true
-		}
-		if resp.StatusCode == http.StatusOK && off > 0 {
-			// The registry sent the whole blob again: start over.
-			d.written.Add(-off)
-			d.fp.Add(-off)
-			off = 0
-			h.Reset()
-		}
-		if resp.ContentLength >= 0 && resp.ContentLength != size-off {
-			resp.Body.Close()
-			return "", d.fail(&integrityError{fmt.Sprintf("the registry sends %d bytes from offset %d of a blob of size %d", resp.ContentLength, off, size)})
 		}
 		n, err := d.copyAt(io.LimitReader(resp.Body, size-off), off, *buf, h)
 		off += n
@@ -211,9 +219,9 @@ func (d *blobDownload) single(ctx context.Context, resp *http.Response, bo backo
 			extra, _ := io.ReadFull(resp.Body, one[:])
 			resp.Body.Close()
 			if extra > 0 {
-				return "", d.fail(&integrityError{fmt.Sprintf("the registry sends more than the %d bytes of the blob", size)})
+				return d.fail(&integrityError{fmt.Sprintf("the registry sends more than the %d bytes of the blob", size)})
 			}
-			return digest.NewDigest(d.desc.Digest.Algorithm(), h), nil
+			return nil
 		}
 		resp.Body.Close()
 		resp = nil
@@ -222,71 +230,87 @@ func (d *blobDownload) single(ctx context.Context, resp *http.Response, bo backo
 		}
 		var le localError
 		if errors.As(err, &le) {
-			return "", err
+			return err
 		}
 		if n > 0 {
 			bo.progressed()
 		}
 		if err := bo.retry(ctx, err); err != nil {
-			return "", d.fail(err)
+			return d.fail(err)
 		}
 	}
 }
 
-// ranged downloads the blob as parts of PartSize bytes, RangeStreams at a
-// time, each written where it belongs. A follower hashes the file
-// sequentially as the parts complete in order, so the digest is checked
-// over the bytes on disk, and a broken part continues from its last byte.
-// A registry that ignores the Range header gets a single stream.
-func (d *blobDownload) ranged(ctx context.Context) (digest.Digest, error) {
+// adaptive starts a large blob as one stream, hashed as it lands, and
+// times its first PartSize bytes. A stream at SingleStreamRate or faster
+// goes on to the end; a slower one (or one that breaks in that time) stops
+// there and the rest comes as parallel ranges. A registry that ignores
+// the Range header gets a single stream.
+func (d *blobDownload) adaptive(ctx context.Context, h hash.Hash) error {
+	size := d.desc.Size
+	bo := backoff{opts: d.t.opts.Retry}
+	resp, err := d.get(ctx, &bo, true, 0, size-1)
+	if err != nil {
+		return d.fail(err)
+	}
+	if err := d.checkLength(resp, 0); err != nil {
+		return err
+	}
+	if resp.StatusCode == http.StatusOK {
+		return d.single(ctx, resp, 0, bo, h)
+	}
+	window := d.t.opts.partSize()
+	buf := copyBufPool.Get().(*[]byte)
+	start := time.Now()
+	n, err := d.copyAt(io.LimitReader(resp.Body, window), 0, *buf, h)
+	elapsed := time.Since(start)
+	copyBufPool.Put(buf)
+	var le localError
+	if errors.As(err, &le) {
+		resp.Body.Close()
+		return err
+	}
+	if rate := d.t.opts.singleStreamRate(); err == nil && n == window && rate > 0 && float64(n) >= float64(rate)*elapsed.Seconds() {
+		return d.single(ctx, resp, n, bo, h)
+	}
+	resp.Body.Close()
+	return d.ranged(ctx, n, h)
+}
+
+// ranged downloads bytes [from, size) of the blob as parts of PartSize
+// bytes, RangeStreams at a time, each written where it belongs; h holds
+// the bytes before from. A follower hashes the file sequentially as the
+// parts complete in order, so the digest is checked over the bytes on
+// disk, and a broken part continues from its last byte.
+func (d *blobDownload) ranged(ctx context.Context, from int64, h hash.Hash) error {
 	size := d.desc.Size
 	part := d.t.opts.partSize()
-	nparts := int((size + part - 1) / part)
-	bounds := func(i int) (int64, int64) { return int64(i) * part, min(int64(i+1)*part, size) }
-
-	bo := backoff{opts: d.t.opts.Retry}
-	_, end0 := bounds(0)
-	probe, err := d.get(ctx, &bo, true, 0, end0-1)
-	if err != nil {
-		return "", d.fail(err)
-	}
-	if probe.StatusCode == http.StatusOK {
-		return d.single(ctx, probe, bo)
-	}
+	nparts := int((size - from + part - 1) / part)
+	bounds := func(i int) (int64, int64) { return from + int64(i)*part, min(from+int64(i+1)*part, size) }
 
 	done := make([]chan struct{}, nparts)
 	for i := range done {
 		done[i] = make(chan struct{})
 	}
 	var next atomic.Int64
-	next.Store(1)
 	g, gctx := errgroup.WithContext(ctx)
-	worker := func(first *http.Response) error {
-		buf := copyBufPool.Get().(*[]byte)
-		defer copyBufPool.Put(buf)
-		if first != nil {
-			if err := d.fetchPart(gctx, 0, first, *buf); err != nil {
-				return err
+	for range min(d.t.opts.rangeStreams(), nparts) {
+		g.Go(func() error {
+			buf := copyBufPool.Get().(*[]byte)
+			defer copyBufPool.Put(buf)
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= nparts {
+					return nil
+				}
+				a, b := bounds(i)
+				if err := d.fetchPart(gctx, a, b, *buf); err != nil {
+					return err
+				}
+				close(done[i])
 			}
-			close(done[0])
-		}
-		for {
-			i := int(next.Add(1) - 1)
-			if i >= nparts {
-				return nil
-			}
-			if err := d.fetchPart(gctx, i, nil, *buf); err != nil {
-				return err
-			}
-			close(done[i])
-		}
+		})
 	}
-	streams := min(d.t.opts.rangeStreams(), nparts)
-	g.Go(func() error { return worker(probe) })
-	for range streams - 1 {
-		g.Go(func() error { return worker(nil) })
-	}
-	h := d.desc.Digest.Algorithm().Hash()
 	g.Go(func() error {
 		buf := copyBufPool.Get().(*[]byte)
 		defer copyBufPool.Put(buf)
@@ -304,37 +328,25 @@ func (d *blobDownload) ranged(ctx context.Context) (digest.Digest, error) {
 		}
 		return nil
 	})
-	if err := g.Wait(); err != nil {
-		if probe != nil {
-			probe.Body.Close()
-		}
-		return "", err
-	}
-	return digest.NewDigest(d.desc.Digest.Algorithm(), h), nil
+	return g.Wait()
 }
 
-// fetchPart writes part i, continuing after broken connections from the
-// last byte written; resp, when not nil, is an open answer for the part.
-func (d *blobDownload) fetchPart(ctx context.Context, i int, resp *http.Response, buf []byte) error {
-	part := d.t.opts.partSize()
-	start := int64(i) * part
-	end := min(start+part, d.desc.Size)
+// fetchPart writes bytes [start, end) of the blob, continuing after broken
+// connections from the last byte written.
+func (d *blobDownload) fetchPart(ctx context.Context, start, end int64, buf []byte) error {
 	off := start
 	bo := backoff{opts: d.t.opts.Retry}
 	for off < end {
-		if resp == nil {
-			var err error
-			if resp, err = d.get(ctx, &bo, true, off, end-1); err != nil {
-				return d.fail(err)
-			}
-			if resp.StatusCode == http.StatusOK {
-				resp.Body.Close()
-				return d.fail(fmt.Errorf("GET %s: the registry stopped answering byte ranges", d.t.blobURL(d.desc.Digest.String())))
-			}
+		resp, err := d.get(ctx, &bo, true, off, end-1)
+		if err != nil {
+			return d.fail(err)
+		}
+		if resp.StatusCode == http.StatusOK {
+			resp.Body.Close()
+			return d.fail(fmt.Errorf("GET %s: the registry stopped answering byte ranges", d.t.blobURL(d.desc.Digest.String())))
 		}
 		n, err := d.copyAt(io.LimitReader(resp.Body, end-off), off, buf, nil)
 		resp.Body.Close()
-		resp = nil
 		off += n
 		if off == end {
 			return nil

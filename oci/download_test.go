@@ -89,7 +89,7 @@ func TestDownloadRangedParallel(t *testing.T) {
 	tr.proxy.Inject(faultproxy.Fault{Kind: faultproxy.TruncateResponse, Method: "GET", PathContains: "/blobs/sha256:", AfterBytes: 1 << 20, Times: 1})
 	tr.proxy.Inject(faultproxy.Fault{Kind: faultproxy.Status, Status: 503, Method: "GET", PathContains: "/blobs/sha256:", Times: 1})
 	dir := filepath.Join(t.TempDir(), "out")
-	opts := PullOptions{TransferOptions: TransferOptions{Retry: fastRetry, RangeThreshold: 8 << 20, PartSize: 4 << 20, RangeStreams: 4}}
+	opts := PullOptions{TransferOptions: TransferOptions{Retry: fastRetry, RangeThreshold: 8 << 20, PartSize: 4 << 20, RangeStreams: 4, SingleStreamRate: -1}}
 	if _, err := PullFiles(bg(t), tr.repo(t, "m/ranged"), modelFiles(files), dir, opts); err != nil {
 		t.Fatal(err)
 	}
@@ -120,8 +120,8 @@ func TestDownloadRangedCutHalfway(t *testing.T) {
 	tr := startRegistry(t, false, faultproxy.Options{})
 	size := int64(32 << 20)
 	files, content := pushed(t, tr, "m/rcut", map[string]int64{"w.safetensors": size})
-	// The first request (the probe for part 0) is cut half way through
-	// the blob's worth of parts: with one stream and one big part.
+	// The first stream is cut half way, inside its timed first part (one
+	// part of nearly the whole blob): the rest comes as one range.
 	tr.proxy.Inject(faultproxy.Fault{Kind: faultproxy.CutResponse, Method: "GET", PathContains: "/blobs/sha256:", AfterBytes: size / 2, Times: 1})
 	dir := filepath.Join(t.TempDir(), "out")
 	opts := PullOptions{TransferOptions: TransferOptions{Retry: fastRetry, RangeThreshold: 8 << 20, PartSize: size - 1, RangeStreams: 2}}
@@ -136,6 +136,57 @@ func TestDownloadRangedCutHalfway(t *testing.T) {
 	if out := tr.proxy.Stats().BytesToClients; float64(out) > 1.1*float64(size) {
 		t.Errorf("%d bytes moved for a %d byte blob", out, size)
 	}
+}
+
+// A large blob on a fast link stays one stream: one GET, hashed as it
+// lands, no parallel ranges.
+func TestDownloadFastLinkStaysOneStream(t *testing.T) {
+	tr := startRegistry(t, false, faultproxy.Options{})
+	size := int64(24<<20 + 17)
+	files, content := pushed(t, tr, "m/fast", map[string]int64{"w.safetensors": size})
+	dir := filepath.Join(t.TempDir(), "out")
+	// 1 MiB/s counts as fast: the first 4 MiB never take 4 s on loopback.
+	opts := PullOptions{TransferOptions: TransferOptions{Retry: fastRetry, RangeThreshold: 8 << 20, PartSize: 4 << 20, SingleStreamRate: 1 << 20}}
+	if _, err := PullFiles(bg(t), tr.repo(t, "m/fast"), modelFiles(files), dir, opts); err != nil {
+		t.Fatal(err)
+	}
+	sameContent(t, filepath.Join(dir, "w.safetensors"), content["w.safetensors"])
+	if n := blobGETs(tr); n != 1 {
+		t.Errorf("%d blob GETs, want 1 stream", n)
+	}
+}
+
+// A large blob whose first part arrives slower than SingleStreamRate goes
+// on as parallel ranges, and the bytes are right.
+func TestDownloadSlowLinkSwitchesToRanges(t *testing.T) {
+	tr := startRegistry(t, false, faultproxy.Options{BytesPerSecond: 16 << 20})
+	size := int64(24 << 20)
+	files, content := pushed(t, tr, "m/slow", map[string]int64{"w.safetensors": size})
+	dir := filepath.Join(t.TempDir(), "out")
+	opts := PullOptions{TransferOptions: TransferOptions{Retry: fastRetry, RangeThreshold: 8 << 20, PartSize: 4 << 20, RangeStreams: 4}}
+	if _, err := PullFiles(bg(t), tr.repo(t, "m/slow"), modelFiles(files), dir, opts); err != nil {
+		t.Fatal(err)
+	}
+	sameContent(t, filepath.Join(dir, "w.safetensors"), content["w.safetensors"])
+	noLeftovers(t, dir)
+	// The first stream and the five parts after its first 4 MiB.
+	if n := blobGETs(tr); n != 6 {
+		t.Errorf("%d blob GETs, want 6: one stream, then 5 ranges", n)
+	}
+	if out := tr.proxy.Stats().BytesToClients; float64(out) > 1.1*float64(size) {
+		t.Errorf("%d bytes moved for a %d byte blob", out, size)
+	}
+}
+
+// blobGETs counts the blob GETs the proxy saw.
+func blobGETs(tr *testRegistry) int {
+	n := 0
+	for _, r := range tr.proxy.Requests() {
+		if r.Method == "GET" && strings.Contains(r.Path, "/blobs/sha256:") {
+			n++
+		}
+	}
+	return n
 }
 
 // A registry that ignores Range gets one stream, and the bytes are right.
@@ -178,7 +229,7 @@ func TestDownloadRefusesTamperedBlob(t *testing.T) {
 		opts TransferOptions
 	}{
 		{"single", TransferOptions{RangeStreams: 1}},
-		{"ranged", TransferOptions{RangeThreshold: 4 << 20, PartSize: 1 << 20}},
+		{"ranged", TransferOptions{RangeThreshold: 4 << 20, PartSize: 1 << 20, SingleStreamRate: -1}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tr := startRegistry(t, true, faultproxy.Options{})

@@ -98,8 +98,8 @@ func matchFile(pat, p string) bool {
 // a symlink or over a folder is refused. Files dir already holds with the
 // right size and digest are not downloaded (the digest cache makes that
 // check cost a stat per file). The others are downloaded into a temporary
-// folder, Concurrency files at a time, large blobs as parallel byte ranges
-// (see DownloadBlob), each checked against its digest and size before it
+// folder, Concurrency files at a time, a large blob as one stream or, on a
+// slow link, as parallel byte ranges (see DownloadBlob), each checked against its digest and size before it
 // becomes visible. When dir does not exist the temporary folder is made
 // beside it and renamed to dir at the end. When it exists the temporary
 // folder is made inside it (so a mount point works), and only when every

@@ -35,6 +35,9 @@ const (
 	// DefaultRangeStreams is how many byte ranges of one blob are fetched
 	// at once.
 	DefaultRangeStreams = 8
+	// DefaultSingleStreamRate is the rate (256 MiB/s) from which a large
+	// blob keeps coming as one stream (see TransferOptions.SingleStreamRate).
+	DefaultSingleStreamRate = 256 << 20
 )
 
 // smallFileSize is the size up to which a file is hashed before it is
@@ -68,8 +71,8 @@ type TransferOptions struct {
 	// ChunkSize is the body size in bytes of one PATCH of a chunked
 	// upload; ≤ 0 sends the rest of the file in one PATCH.
 	ChunkSize int64
-	// RangeThreshold is the blob size in bytes from which downloads use
-	// parallel byte ranges. If ≤ 0, DefaultRangeThreshold.
+	// RangeThreshold is the blob size in bytes from which downloads may
+	// use parallel byte ranges. If ≤ 0, DefaultRangeThreshold.
 	RangeThreshold int64
 	// PartSize is the size in bytes of one byte range. If ≤ 0,
 	// DefaultPartSize.
@@ -77,6 +80,14 @@ type TransferOptions struct {
 	// RangeStreams is how many byte ranges of one blob are fetched at
 	// once; 1 turns parallel ranges off. If ≤ 0, DefaultRangeStreams.
 	RangeStreams int
+	// SingleStreamRate, in bytes per second, decides how a blob of at
+	// least RangeThreshold bytes comes: it starts as one stream, hashed as
+	// it lands, and the first PartSize bytes are timed. At this rate or
+	// faster (a fast link, where parallel ranges only cost CPU) the stream
+	// goes on; slower (one connection of a long or shaped link), the rest
+	// comes as parallel ranges. If 0, DefaultSingleStreamRate; if < 0, the
+	// rest always comes as ranges.
+	SingleStreamRate int64
 }
 
 func (o TransferOptions) concurrency() int {
@@ -109,6 +120,13 @@ func (o TransferOptions) partSize() int64 {
 		return DefaultPartSize
 	}
 	return o.PartSize
+}
+
+func (o TransferOptions) singleStreamRate() int64 {
+	if o.SingleStreamRate == 0 {
+		return DefaultSingleStreamRate
+	}
+	return o.SingleStreamRate
 }
 
 func (o TransferOptions) rangeStreams() int {
@@ -265,9 +283,10 @@ func UploadFiles(ctx context.Context, repo *remote.Repository, files []File, opt
 }
 
 // DownloadBlob fetches the blob desc from repo into the file at dst
-// (created or truncated), checking size and digest. Blobs of at least
-// DefaultRangeThreshold bytes come as parallel byte ranges where the
-// registry answers them; broken connections continue from the bytes
+// (created or truncated), checking size and digest. A blob of at least
+// DefaultRangeThreshold bytes starts as one stream and goes on as
+// parallel byte ranges, where the registry answers them, when its first
+// DefaultPartSize bytes arrive slower than DefaultSingleStreamRate; broken connections continue from the bytes
 // already written, and 429/5xx answers are retried with backoff. On any
 // error dst is removed; the error wraps errdef.ErrIntegrity when the
 // content did not match desc, errdef.ErrNotFound when the registry lacks
