@@ -2,6 +2,7 @@
 #
 #   make build   bin/modelreg
 #   make tools   pinned peer tools (tools/go.mod) into .tools/bin
+#   make bench   transfer benchmark (also builds modctl, tools/modctl/go.mod)
 #   make test    unit tests, then the e2e suite against real registries
 #   make lint    gofmt, go vet, staticcheck
 #   make demo    scripts/demo.sh on the embedded registry
@@ -33,6 +34,14 @@ build:
 	$(GO) build -o bin/modelreg ./cmd/modelreg
 
 tools: $(TOOLS)
+
+# modctl v0.2.2 (CNCF ModelPack CLI) is a peer only in the benchmark; it has
+# its own module so its dependencies do not move the other tools'.
+MODCTL := $(TOOLS_BIN)/modctl
+$(MODCTL): tools/modctl/go.mod tools/modctl/go.sum
+	@mkdir -p $(TOOLS_BIN)
+	cd tools/modctl && GOWORK=off $(GO) build -o $(MODCTL) github.com/modelpack/modctl
+	@touch $(MODCTL)
 
 # Rebuilt only when a binary is missing or tools/go.mod (or go.sum) is
 # newer; one go build for all three shares the compile work.
@@ -66,12 +75,12 @@ lint:
 demo: build
 	./scripts/demo.sh
 
-# Transfer benchmark (bench/): modelreg vs the oras CLI vs the raw limit of
+# Transfer benchmark (bench/): modelreg vs the oras and modctl CLIs vs the raw limit of
 # the registry, on loopback and through a capped, delayed link; prints a
 # Markdown table of medians. Takes long at full size; for a quick run:
 #   make bench BENCH_RUNS=1 BENCH_SIZE=256MiB BENCH_SMALL_FILES=200
 # (other knobs: BENCH_MODELS, BENCH_REGISTRIES, BENCH_NETS, BENCH_DIR,
 # BENCH_OUT; see bench/main.go).
-bench: build tools
+bench: build tools $(MODCTL)
 	$(GO) build -o bin/bench ./bench
 	bin/bench

@@ -1,7 +1,8 @@
-// Command bench measures modelreg's push and pull against the oras CLI and
-// against the limit of the registry and link (raw parallel PUTs with known
-// digests and raw parallel GETs into files, no client hashing), on the same
-// machine in the same run, and prints a Markdown table of medians.
+// Command bench measures modelreg's push and pull against the oras and
+// modctl CLIs and against the limit of the registry and link (raw parallel
+// PUTs with known digests and raw parallel GETs into files, no client
+// hashing), on the same machine in the same run, and prints a Markdown
+// table of medians.
 //
 // It makes a Hugging Face style model of two shards of random bytes (4 GiB
 // in all by default) plus config and tokenizer files, and a model of 1,000
@@ -11,7 +12,7 @@
 // 20 ms delay, each tool runs: cold push (empty registry, empty digest
 // cache), push of the unchanged model, cold pull (empty folder), and pull
 // into the folder that already holds the model. Wall time is measured
-// around each child process and peak RSS read from its wait4 rusage; the
+// around each child process, peak RSS and CPU time read by GNU time; the
 // page cache is flushed (sync) before each step.
 //
 // Run it with `make bench`. Environment overrides:
@@ -22,14 +23,15 @@
 //	BENCH_MODELS      large,small
 //	BENCH_REGISTRIES  olareg,distribution
 //	BENCH_NETS        loopback,capped
-//	BENCH_TOOLS       modelreg,oras,limit
+//	BENCH_TOOLS       modelreg,oras,modctl,limit
 //	BENCH_RATE        per-connection cap of the capped link in bytes/s (50000000)
 //	BENCH_DELAY       delay of the capped link (20ms)
 //	BENCH_DIR         where the temporary folder goes (default $TMPDIR)
 //	BENCH_OUT         also write the report to this file
 //
 // Flags name the binaries: -modelreg bin/modelreg, -oras .tools/bin/oras,
-// -registry .tools/bin/registry (distribution v3).
+// -modctl .tools/bin/modctl (v0.2.2), -registry .tools/bin/registry
+// (distribution v3).
 package main
 
 import (
@@ -44,15 +46,15 @@ import (
 )
 
 type config struct {
-	modelreg, oras, registry, self string
-	runs                           int
-	shardSize                      string
-	smallFiles                     int
-	models, registries, nets       []string
-	tools                          []string
-	rate                           int64
-	delay                          time.Duration
-	dir, out                       string
+	modelreg, oras, modctl, registry, self string
+	runs                                   int
+	shardSize                              string
+	smallFiles                             int
+	models, registries, nets               []string
+	tools                                  []string
+	rate                                   int64
+	delay                                  time.Duration
+	dir, out                               string
 }
 
 func main() {
@@ -66,6 +68,7 @@ func main() {
 	cfg := &config{}
 	flag.StringVar(&cfg.modelreg, "modelreg", "bin/modelreg", "modelreg binary")
 	flag.StringVar(&cfg.oras, "oras", ".tools/bin/oras", "oras CLI binary (v1.3.6)")
+	flag.StringVar(&cfg.modctl, "modctl", ".tools/bin/modctl", "modctl CLI binary (v0.2.2)")
 	flag.StringVar(&cfg.registry, "registry", ".tools/bin/registry", "distribution v3 registry binary")
 	flag.Parse()
 	if err := cfg.fromEnv(); err != nil {
@@ -110,7 +113,7 @@ func (c *config) fromEnv() error {
 	c.models = list(env("BENCH_MODELS", "large,small"))
 	c.registries = list(env("BENCH_REGISTRIES", "olareg,distribution"))
 	c.nets = list(env("BENCH_NETS", "loopback,capped"))
-	c.tools = list(env("BENCH_TOOLS", "modelreg,oras,limit"))
+	c.tools = list(env("BENCH_TOOLS", "modelreg,oras,modctl,limit"))
 	if c.rate, err = strconv.ParseInt(env("BENCH_RATE", "50000000"), 10, 64); err != nil || c.rate <= 0 {
 		return fmt.Errorf("BENCH_RATE: want bytes per second")
 	}
@@ -122,7 +125,7 @@ func (c *config) fromEnv() error {
 	if c.self, err = os.Executable(); err != nil {
 		return err
 	}
-	for _, p := range []*string{&c.modelreg, &c.oras, &c.registry} {
+	for _, p := range []*string{&c.modelreg, &c.oras, &c.modctl, &c.registry} {
 		abs, err := absPath(*p)
 		if err != nil {
 			return err
@@ -130,10 +133,12 @@ func (c *config) fromEnv() error {
 		*p = abs
 	}
 	for _, t := range c.tools {
-		if t == "oras" {
-			if _, err := os.Stat(c.oras); err != nil {
-				return fmt.Errorf("oras CLI: %v (run make tools)", err)
-			}
+		bin := map[string]string{"oras": c.oras, "modctl": c.modctl}[t]
+		if bin == "" {
+			continue
+		}
+		if _, err := os.Stat(bin); err != nil {
+			return fmt.Errorf("%s CLI: %v (run make bench, which builds it)", t, err)
 		}
 	}
 	for _, r := range c.registries {
@@ -142,6 +147,9 @@ func (c *config) fromEnv() error {
 				return fmt.Errorf("distribution registry: %v (run make tools)", err)
 			}
 		}
+	}
+	if _, err := os.Stat(timeBin); err != nil {
+		return fmt.Errorf("GNU time: %v (apt-get install time)", err)
 	}
 	if _, err := os.Stat(c.modelreg); err != nil {
 		return fmt.Errorf("modelreg: %v (run make build)", err)

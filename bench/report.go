@@ -69,7 +69,7 @@ func mb(kib int64, ok bool) string {
 	if !ok {
 		return "—"
 	}
-	return fmt.Sprintf("%d MB", kib*1024/1e6)
+	return fmt.Sprintf("%d", kib*1024/1e6)
 }
 
 func ratio(a, b time.Duration, okA, okB bool) string {
@@ -110,10 +110,11 @@ func (b *bench) report(models []*model, took time.Duration) string {
 	fmt.Fprintf(&w, "- machine: `nproc` = %s, %s; %s\n", shell("nproc"), cpuModel(), runtime.Version())
 	fmt.Fprintf(&w, "- `free -h`:\n\n```\n%s\n```\n\n", shell("free", "-h"))
 	fmt.Fprintf(&w, "- scratch disk (`df -h %s`): %s\n", cfg.dir, lastLine(shell("df", "-h", cfg.dir)))
-	fmt.Fprintf(&w, "- %d run(s) per cell, median shown; peak RSS from wait4 rusage of the child process; `sync` before every step\n", cfg.runs)
+	fmt.Fprintf(&w, "- %d run(s) per cell, median shown; peak RSS and CPU of the child process from GNU time (`time -f %%M`); `sync` before every step\n", cfg.runs)
 	fmt.Fprintf(&w, "- capped link: internal/faultproxy at %.0f MB/s per connection with %v delay per connection and per request\n", float64(cfg.rate)/1e6, cfg.delay)
 	fmt.Fprintf(&w, "- load average (other work on the machine, /proc/loadavg): %s at the start, %s at the end\n", b.loadStart, loadavg())
 	fmt.Fprintf(&w, "- oras: `%s` with `--concurrency 5` for push and pull (its pull default is 3); modelreg with its defaults (5 files at once; a blob ≥ 64 MiB starts as one stream and goes on as 8 parallel 16 MiB ranges when its first 16 MiB arrive slower than 256 MiB/s)\n", firstLine(shell(cfg.oras, "version")))
+	fmt.Fprintf(&w, "- modctl: v0.2.2 (tools/modctl/go.mod) with `--concurrency 5`; cold push is `modctl build --output-remote` (folder straight to the registry, no local store); pull is `modctl pull --extract-from-remote`, whose re-pull skips files by the size and sha256 it wrote into their xattrs\n")
 	fmt.Fprintf(&w, "- limit: raw parallel PUTs with known digests (POST + one PUT per blob) and raw parallel GETs into files (blobs ≥ 64 MiB as 8 parallel 16 MiB ranges, as modelreg), 5 blobs at once, no hashing, no verification, no manifest\n")
 	fmt.Fprintf(&w, "- CPU: user + system seconds of the client process (the registry's are not counted); sha256 runs at %.0f MB/s on one core here, so hashing the bytes of a model once costs that many CPU-seconds more than the limit spends\n\n", b.shaRate/1e6)
 	for _, m := range models {
@@ -121,17 +122,19 @@ func (b *bench) report(models []*model, took time.Duration) string {
 		for _, reg := range cfg.registries {
 			for _, net := range cfg.nets {
 				fmt.Fprintf(&w, "### %s, %s\n\n", reg, net)
-				fmt.Fprintf(&w, "| step | modelreg | oras | limit | modelreg / oras | modelreg / limit | RSS modelreg | RSS oras | CPU-s modelreg / oras / limit |\n")
-				fmt.Fprintf(&w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+				fmt.Fprintf(&w, "| step | modelreg | oras | modctl | limit | modelreg / oras | modelreg / modctl | modelreg / limit | RSS MB modelreg / oras / modctl | CPU-s modelreg / oras / modctl / limit |\n")
+				fmt.Fprintf(&w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 				for _, st := range steps {
-					ms := b.results[key{m.name, reg, net, "modelreg", st}]
-					orr := b.results[key{m.name, reg, net, "oras", st}]
-					ls := b.results[key{m.name, reg, net, "limit", st}]
-					md, mr, mok := median(ms)
-					od, or, ook := median(orr)
-					ld, _, lok := median(ls)
-					fmt.Fprintf(&w, "| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", st, secs(md, mok), secs(od, ook), secs(ld, lok),
-						ratio(md, od, mok, ook), ratio(md, ld, mok, lok), mb(mr, mok), mb(or, ook), cpuCell(ms, orr, ls))
+					cell := func(tool string) []sample { return b.results[key{m.name, reg, net, tool, st}] }
+					md, mr, mok := median(cell("modelreg"))
+					od, or, ook := median(cell("oras"))
+					cd, cr, cok := median(cell("modctl"))
+					ld, _, lok := median(cell("limit"))
+					fmt.Fprintf(&w, "| %s | %s | %s | %s | %s | %s | %s | %s | %s / %s / %s | %s |\n", st,
+						secs(md, mok), secs(od, ook), secs(cd, cok), secs(ld, lok),
+						ratio(md, od, mok, ook), ratio(md, cd, mok, cok), ratio(md, ld, mok, lok),
+						mb(mr, mok), mb(or, ook), mb(cr, cok),
+						cpuCell(cell("modelreg"), cell("oras"), cell("modctl"), cell("limit")))
 				}
 				fmt.Fprintln(&w)
 			}

@@ -98,13 +98,13 @@ func run(cfg *config) error {
 // shaRate measures sha256 on one core in bytes per second, over 1 GiB
 // hashed from memory.
 func shaRate() float64 {
-	buf := make([]byte, 64<<20)
+	buf := make([]byte, 1<<20)
 	h := sha256.New()
 	start := time.Now()
-	for range 16 {
+	for range 1024 {
 		h.Write(buf)
 	}
-	return float64(16*len(buf)) / time.Since(start).Seconds()
+	return float64(1024*len(buf)) / time.Since(start).Seconds()
 }
 
 func (b *bench) logf(format string, args ...any) {
@@ -167,6 +167,15 @@ func (b *bench) makeModel(name string) (*model, error) {
 	js, _ := json.Marshal(m.blobs)
 	m.plan = filepath.Join(b.work, "plan-"+name+".json")
 	return m, os.WriteFile(m.plan, js, 0o644)
+}
+
+// modelfile is the Modelfile modctl packs m with (kept outside m.dir so
+// it is not a layer).
+func (m *model) modelfile() string {
+	if m.name == "small" {
+		return "NAME bench-small\nARCH transformer\nFAMILY bench\nFORMAT bin\nCONFIG config.json\nMODEL shard-*/*.bin\n"
+	}
+	return "NAME bench\nARCH transformer\nFAMILY bench\nFORMAT safetensors\nCONFIG config.json\nCONFIG tokenizer_config.json\nMODEL *.safetensors\nDOC README.md\n"
 }
 
 // runTool runs the four steps of one tool against a fresh registry.
@@ -238,6 +247,28 @@ func (b *bench) runTool(m *model, regKind, net, tool string, run int) error {
 			return c
 		}
 		plan = []step{{steps[0], push}, {steps[1], push}, {steps[2], pull}, {steps[3], pull}}
+	case "modctl":
+		// build --output-remote packs the folder straight into the
+		// registry (no local copy), the same job as modelreg push;
+		// --extract-from-remote writes the files without a local store.
+		// TMPDIR holds modctl's digest cache, so each run starts cold.
+		ref := addr + "/bench/modctl:v1"
+		modelfile := filepath.Join(dir, "Modelfile")
+		if err := os.WriteFile(modelfile, []byte(m.modelfile()), 0o644); err != nil {
+			return err
+		}
+		tmp := filepath.Join(dir, "tmp-modctl")
+		os.MkdirAll(tmp, 0o700)
+		mc := func(args ...string) func() *exec.Cmd {
+			return func() *exec.Cmd {
+				c := exec.Command(b.cfg.modctl, append([]string{"--storage-dir", filepath.Join(dir, "modctl-store"), "--log-dir", filepath.Join(dir, "modctl-logs"), "--no-progress"}, args...)...)
+				c.Env = append(os.Environ(), "TMPDIR="+tmp, "DOCKER_CONFIG="+docker)
+				return c
+			}
+		}
+		push := mc("build", "--output-remote", "--plain-http", "--concurrency", "5", "--no-creation-time", "-f", modelfile, "-t", ref, m.dir)
+		pull := mc("pull", "--plain-http", "--concurrency", "5", "--extract-from-remote", "--extract-dir", out, ref)
+		plan = []step{{steps[0], push}, {steps[1], push}, {steps[2], pull}, {steps[3], pull}}
 	case "limit":
 		plan = []step{
 			{steps[0], func() *exec.Cmd { return exec.Command(b.cfg.self, "limit-push", addr, "bench/limit", m.dir, m.plan) }},
@@ -263,22 +294,42 @@ func (b *bench) runTool(m *model, regKind, net, tool string, run int) error {
 	return nil
 }
 
-// measure runs cmd and returns its wall time and peak RSS (wait4 rusage).
+// timeBin is GNU time (Debian package time). The steps run under it
+// because a child of this process inherits its peak RSS: Go starts
+// children with vfork, and Linux carries the parent's high-water mark
+// across exec into the child's rusage. GNU time forks from a 2 MB image.
+const timeBin = "/usr/bin/time"
+
+// measure runs cmd under GNU time and returns its wall time, peak RSS and
+// CPU time.
 func measure(cmd *exec.Cmd) (sample, []byte, error) {
+	f, err := os.CreateTemp("", "bench-time-")
+	if err != nil {
+		return sample{}, nil, err
+	}
+	f.Close()
+	defer os.Remove(f.Name())
+	wrapped := exec.Command(timeBin, append([]string{"-f", "%M %U %S", "-o", f.Name(), cmd.Path}, cmd.Args[1:]...)...)
+	wrapped.Env, wrapped.Dir = cmd.Env, cmd.Dir
 	var stderr bytes.Buffer
-	cmd.Stdout = io.Discard
-	cmd.Stderr = &stderr
+	wrapped.Stdout = io.Discard
+	wrapped.Stderr = &stderr
 	start := time.Now()
-	err := cmd.Run()
+	err = wrapped.Run()
 	dur := time.Since(start)
 	if err != nil {
 		return sample{}, stderr.Bytes(), err
 	}
-	var rss int64
-	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		rss = ru.Maxrss // KiB on Linux
+	out, err := os.ReadFile(f.Name())
+	if err != nil {
+		return sample{}, nil, err
 	}
-	cpu := cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+	var rss int64
+	var user, sys float64
+	if _, err := fmt.Sscanf(lastLine(strings.TrimSpace(string(out))), "%d %f %f", &rss, &user, &sys); err != nil {
+		return sample{}, nil, fmt.Errorf("reading %s output %q: %v", timeBin, out, err)
+	}
+	cpu := time.Duration((user + sys) * float64(time.Second))
 	return sample{dur: dur, rssKiB: rss, cpu: cpu}, stderr.Bytes(), nil
 }
 
