@@ -469,9 +469,16 @@ func TestUsage(t *testing.T) {
 		{"pull", "127.0.0.1:1/e2e/usage:v1"},
 		{"promote", "127.0.0.1:1/e2e/usage:v1"},
 		{"alias", "set", "127.0.0.1:1/e2e/usage:v1"},
+		{"pull", "--no-such-flag", "127.0.0.1:1/e2e/usage:v1", "out"},
+		{"alias", "set", "--no-such-flag", "127.0.0.1:1/e2e/usage:v1", "staging"},
 	} {
-		if res := c.modelreg(args...); res.code != exitUsage {
+		res := c.modelreg(args...)
+		if res.code != exitUsage {
 			t.Errorf("want exit code %d:\n%s", exitUsage, res)
+		}
+		// A usage error is one line on stderr; stdout stays for results.
+		if res.stdout != "" || !strings.Contains(res.stderr, "modelreg --help") {
+			t.Errorf("want the error on stderr only, with a pointer to --help:\n%s", res)
 		}
 	}
 }

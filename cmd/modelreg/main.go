@@ -36,7 +36,8 @@ func main() {
 }
 
 func newApp(stdout, stderr io.Writer) *cli.App {
-	return &cli.App{
+	onUsage := func(c *cli.Context, err error, _ bool) error { return usageError{err} }
+	app := &cli.App{
 		Name:  "modelreg",
 		Usage: "a model registry on any OCI registry",
 		Description: "Model versions are OCI artifacts (CNCF ModelPack, one layer per file) with lineage;\n" +
@@ -70,10 +71,19 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			historyCommand(),
 		},
 		ExitErrHandler: func(*cli.Context, error) {},
-		OnUsageError: func(c *cli.Context, err error, _ bool) error {
-			return usageError{err}
-		},
+		OnUsageError:   onUsage,
 	}
+	// A bad flag of any command is a one-line error on stderr (exit 2),
+	// not the command's help on stdout.
+	var walk func([]*cli.Command)
+	walk = func(cmds []*cli.Command) {
+		for _, c := range cmds {
+			c.OnUsageError = onUsage
+			walk(c.Subcommands)
+		}
+	}
+	walk(app.Commands)
+	return app
 }
 
 // run executes the command line and returns the exit code.
