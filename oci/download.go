@@ -10,6 +10,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -48,7 +49,7 @@ func (t *transferClient) download(ctx context.Context, desc ocispec.Descriptor, 
 	if desc.Size >= t.opts.rangeThreshold() && desc.Size > t.opts.partSize() {
 		err = d.adaptive(ctx, h)
 	} else {
-		err = d.single(ctx, nil, 0, backoff{opts: t.opts.Retry}, h)
+		err = d.single(ctx, nil, 0, 0, backoff{opts: t.opts.Retry}, h)
 	}
 	if err != nil {
 		return err
@@ -75,72 +76,85 @@ func (d *blobDownload) fail(err error) error {
 }
 
 // get sends a GET for the blob, for bytes [from, to] when ranged. It
-// returns a 200 or 206 answer; a 206 starts at from.
-func (d *blobDownload) get(ctx context.Context, bo *backoff, ranged bool, from, to int64) (*http.Response, error) {
+// returns a 200 or 206 answer and how many body bytes it promises: the
+// whole blob for a 200; for a 206, which starts at from, the range it
+// names, which may end before to. The answer is under a stall watchdog
+// (RetryOptions.StallTimeout).
+func (d *blobDownload) get(ctx context.Context, bo *backoff, ranged bool, from, to int64) (*http.Response, int64, error) {
 	for {
 		req, err := newRequest(ctx, http.MethodGet, d.t.blobURL(d.desc.Digest.String()), nil)
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		if ranged {
 			req.Header.Set("Range", fmt.Sprintf("bytes=%d-%d", from, to))
 		}
-		resp, err := d.t.do(req)
+		resp, err := d.t.doWatched(req)
 		if err == nil {
 			switch resp.StatusCode {
 			case http.StatusOK:
-				return resp, nil
-			case http.StatusPartialContent:
-				start, total, ok := parseContentRange(resp.Header.Get("Content-Range"))
-				switch {
-				case !ok || start != from:
+				if resp.ContentLength >= 0 && resp.ContentLength != d.desc.Size {
 					resp.Body.Close()
-					err = fmt.Errorf("GET %s: asked for bytes from %d, got Content-Range %q", redact(req.URL), from, resp.Header.Get("Content-Range"))
+					return nil, 0, &integrityError{fmt.Sprintf("the registry sends %d bytes for a blob of size %d", resp.ContentLength, d.desc.Size)}
+				}
+				return resp, d.desc.Size, nil
+			case http.StatusPartialContent:
+				start, end, total, ok := parseContentRange(resp.Header.Get("Content-Range"))
+				switch {
+				case !ok || start != from || end < start || end > to:
+					resp.Body.Close()
+					err = fmt.Errorf("GET %s: asked for bytes %d-%d, got Content-Range %q", redact(req.URL), from, to, resp.Header.Get("Content-Range"))
 				case total >= 0 && total != d.desc.Size:
 					resp.Body.Close()
-					return nil, &integrityError{fmt.Sprintf("the registry serves %d bytes for a blob of size %d", total, d.desc.Size)}
+					return nil, 0, &integrityError{fmt.Sprintf("the registry serves %d bytes for a blob of size %d", total, d.desc.Size)}
+				case resp.ContentLength >= 0 && resp.ContentLength != end-start+1:
+					resp.Body.Close()
+					err = fmt.Errorf("GET %s: Content-Range %q but %d bytes of body", redact(req.URL), resp.Header.Get("Content-Range"), resp.ContentLength)
 				default:
-					return resp, nil
+					return resp, end - start + 1, nil
 				}
 			case http.StatusNotFound:
 				resp.Body.Close()
-				return nil, errdef.ErrNotFound
+				return nil, 0, errdef.ErrNotFound
 			default:
 				err = newRegistryError(resp)
 			}
 		}
 		if err := bo.retry(ctx, err); err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 	}
 }
 
 // parseContentRange parses "bytes START-END/TOTAL" (TOTAL may be "*",
 // giving -1).
-func parseContentRange(s string) (start, total int64, ok bool) {
+func parseContentRange(s string) (start, end, total int64, ok bool) {
 	s, found := strings.CutPrefix(strings.TrimSpace(s), "bytes ")
 	if !found {
-		return 0, 0, false
+		return 0, 0, 0, false
 	}
 	rng, tot, found := strings.Cut(s, "/")
 	if !found {
-		return 0, 0, false
+		return 0, 0, 0, false
 	}
-	a, _, found := strings.Cut(rng, "-")
+	a, b, found := strings.Cut(rng, "-")
 	if !found {
-		return 0, 0, false
+		return 0, 0, 0, false
 	}
 	start, err := strconv.ParseInt(a, 10, 64)
-	if err != nil {
-		return 0, 0, false
+	if err != nil || start < 0 {
+		return 0, 0, 0, false
+	}
+	if end, err = strconv.ParseInt(b, 10, 64); err != nil {
+		return 0, 0, 0, false
 	}
 	total = -1
 	if tot != "*" {
 		if total, err = strconv.ParseInt(tot, 10, 64); err != nil {
-			return 0, 0, false
+			return 0, 0, 0, false
 		}
 	}
-	return start, total, true
+	return start, end, total, true
 }
 
 // copyAt copies r into the file from offset off through buf, feeding h
@@ -172,29 +186,22 @@ func (d *blobDownload) copyAt(r io.Reader, off int64, buf []byte, h hash.Hash) (
 	}
 }
 
-// checkLength refuses an answer whose body cannot hold the size-off bytes
-// asked for.
-func (d *blobDownload) checkLength(resp *http.Response, off int64) error {
-	if resp.ContentLength >= 0 && resp.ContentLength != d.desc.Size-off {
-		resp.Body.Close()
-		return d.fail(&integrityError{fmt.Sprintf("the registry sends %d bytes from offset %d of a blob of size %d", resp.ContentLength, off, d.desc.Size)})
-	}
-	return nil
-}
-
-// single streams the blob from byte off to its end in one GET, feeding h
-// (which holds the bytes before off). resp, when not nil, is an open
-// answer whose body continues at off. A broken stream continues with a
-// Range request where the registry answers ranges, else starts over.
-func (d *blobDownload) single(ctx context.Context, resp *http.Response, off int64, bo backoff, h hash.Hash) error {
+// single streams the blob from byte off to its end, feeding h (which
+// holds the bytes before off). resp, when not nil, is an open answer whose
+// body continues at off with left bytes to come. An answer that ends where
+// it promised before the blob ends (a registry serving shorter ranges than
+// asked) is followed by the next range at once; a broken one continues
+// with a Range request where the registry answers ranges, else starts
+// over.
+func (d *blobDownload) single(ctx context.Context, resp *http.Response, left, off int64, bo backoff, h hash.Hash) error {
 	size := d.desc.Size
 	buf := copyBufPool.Get().(*[]byte)
 	defer copyBufPool.Put(buf)
-	rangesOK := false
+	rangesOK := resp != nil && resp.StatusCode == http.StatusPartialContent
 	for {
 		if resp == nil {
 			var err error
-			resp, err = d.get(ctx, &bo, off > 0 && rangesOK, off, size-1)
+			resp, left, err = d.get(ctx, &bo, off > 0 && rangesOK, off, size-1)
 			if err != nil {
 				return d.fail(err)
 			}
@@ -205,23 +212,27 @@ func (d *blobDownload) single(ctx context.Context, resp *http.Response, off int6
 				off = 0
 				h.Reset()
 			}
-			if err := d.checkLength(resp, off); err != nil {
-				return err
-			}
 		}
 		if resp.StatusCode == http.StatusPartialContent || resp.Header.Get("Accept-Ranges") == "bytes" {
 			rangesOK = true
 		}
-		n, err := d.copyAt(io.LimitReader(resp.Body, size-off), off, *buf, h)
+		n, err := d.copyAt(io.LimitReader(resp.Body, left), off, *buf, h)
 		off += n
-		if err == nil && off == size {
-			var one [1]byte
-			extra, _ := io.ReadFull(resp.Body, one[:])
-			resp.Body.Close()
-			if extra > 0 {
-				return d.fail(&integrityError{fmt.Sprintf("the registry sends more than the %d bytes of the blob", size)})
+		if err == nil && n == left {
+			if off == size {
+				var one [1]byte
+				extra, _ := io.ReadFull(resp.Body, one[:])
+				resp.Body.Close()
+				if extra > 0 {
+					return d.fail(&integrityError{fmt.Sprintf("the registry sends more than the %d bytes of the blob", size)})
+				}
+				return nil
 			}
-			return nil
+			// A whole answer for a shorter range: ask for the next.
+			resp.Body.Close()
+			resp = nil
+			bo.progressed()
+			continue
 		}
 		resp.Body.Close()
 		resp = nil
@@ -245,21 +256,18 @@ func (d *blobDownload) single(ctx context.Context, resp *http.Response, off int6
 // times its first PartSize bytes. A stream at SingleStreamRate or faster
 // goes on to the end; a slower one (or one that breaks in that time) stops
 // there and the rest comes as parallel ranges. A registry that ignores
-// the Range header gets a single stream.
+// the Range header, or serves shorter ranges than asked, gets one stream.
 func (d *blobDownload) adaptive(ctx context.Context, h hash.Hash) error {
 	size := d.desc.Size
 	bo := backoff{opts: d.t.opts.Retry}
-	resp, err := d.get(ctx, &bo, true, 0, size-1)
+	resp, left, err := d.get(ctx, &bo, true, 0, size-1)
 	if err != nil {
 		return d.fail(err)
 	}
-	if err := d.checkLength(resp, 0); err != nil {
-		return err
-	}
-	if resp.StatusCode == http.StatusOK {
-		return d.single(ctx, resp, 0, bo, h)
-	}
 	window := d.t.opts.partSize()
+	if resp.StatusCode == http.StatusOK || left < size {
+		return d.single(ctx, resp, left, 0, bo, h)
+	}
 	buf := copyBufPool.Get().(*[]byte)
 	start := time.Now()
 	n, err := d.copyAt(io.LimitReader(resp.Body, window), 0, *buf, h)
@@ -271,11 +279,24 @@ func (d *blobDownload) adaptive(ctx context.Context, h hash.Hash) error {
 		return err
 	}
 	if rate := d.t.opts.singleStreamRate(); err == nil && n == window && rate > 0 && float64(n) >= float64(rate)*elapsed.Seconds() {
-		return d.single(ctx, resp, n, bo, h)
+		return d.single(ctx, resp, left-n, n, bo, h)
 	}
 	resp.Body.Close()
-	return d.ranged(ctx, n, h)
+	err = d.ranged(ctx, n, h)
+	if errors.Is(err, errRangesStopped) {
+		// The registry (or a cache in front of it) stopped answering
+		// ranges: one stream from the first byte.
+		w := d.written.Swap(0)
+		d.fp.Add(-w)
+		h.Reset()
+		return d.single(ctx, nil, 0, 0, backoff{opts: d.t.opts.Retry}, h)
+	}
+	return err
 }
+
+// errRangesStopped says a registry answered a range request with the whole
+// blob after it had answered ranges.
+var errRangesStopped = errors.New("the registry stopped answering byte ranges")
 
 // ranged downloads bytes [from, size) of the blob as parts of PartSize
 // bytes, RangeStreams at a time, each written where it belongs; h holds
@@ -285,21 +306,24 @@ func (d *blobDownload) adaptive(ctx context.Context, h hash.Hash) error {
 func (d *blobDownload) ranged(ctx context.Context, from int64, h hash.Hash) error {
 	size := d.desc.Size
 	part := d.t.opts.partSize()
-	nparts := int((size - from + part - 1) / part)
-	bounds := func(i int) (int64, int64) { return from + int64(i)*part, min(from+int64(i+1)*part, size) }
-
-	done := make([]chan struct{}, nparts)
-	for i := range done {
-		done[i] = make(chan struct{})
+	nparts := (size - from) / part
+	if (size-from)%part != 0 {
+		nparts++
 	}
+	bounds := func(i int64) (int64, int64) {
+		a := from + i*part
+		return a, a + min(part, size-a)
+	}
+
 	var next atomic.Int64
+	done := newPartTracker()
 	g, gctx := errgroup.WithContext(ctx)
-	for range min(d.t.opts.rangeStreams(), nparts) {
+	for range min(int64(d.t.opts.rangeStreams()), nparts) {
 		g.Go(func() error {
 			buf := copyBufPool.Get().(*[]byte)
 			defer copyBufPool.Put(buf)
 			for {
-				i := int(next.Add(1) - 1)
+				i := next.Add(1) - 1
 				if i >= nparts {
 					return nil
 				}
@@ -307,7 +331,7 @@ func (d *blobDownload) ranged(ctx context.Context, from int64, h hash.Hash) erro
 				if err := d.fetchPart(gctx, a, b, *buf); err != nil {
 					return err
 				}
-				close(done[i])
+				done.mark(i)
 			}
 		})
 	}
@@ -315,10 +339,8 @@ func (d *blobDownload) ranged(ctx context.Context, from int64, h hash.Hash) erro
 		buf := copyBufPool.Get().(*[]byte)
 		defer copyBufPool.Put(buf)
 		for i := range nparts {
-			select {
-			case <-done[i]:
-			case <-gctx.Done():
-				return context.Cause(gctx)
+			if err := done.wait(gctx, i); err != nil {
+				return err
 			}
 			a, b := bounds(i)
 			n, err := io.CopyBuffer(h, io.NewSectionReader(d.out, a, b-a), *buf)
@@ -331,25 +353,68 @@ func (d *blobDownload) ranged(ctx context.Context, from int64, h hash.Hash) erro
 	return g.Wait()
 }
 
+// partTracker records which parts of a ranged download are complete, for
+// the follower that hashes them in order. It holds only parts done and
+// not yet hashed, whatever the number of parts the descriptor claims.
+type partTracker struct {
+	mu   sync.Mutex
+	done map[int64]bool
+	ch   chan struct{} // closed and replaced on every mark
+}
+
+func newPartTracker() *partTracker {
+	return &partTracker{done: map[int64]bool{}, ch: make(chan struct{})}
+}
+
+func (p *partTracker) mark(i int64) {
+	p.mu.Lock()
+	p.done[i] = true
+	close(p.ch)
+	p.ch = make(chan struct{})
+	p.mu.Unlock()
+}
+
+// wait returns when part i is complete (and forgets it), or with the
+// cause of ctx.
+func (p *partTracker) wait(ctx context.Context, i int64) error {
+	for {
+		p.mu.Lock()
+		if p.done[i] {
+			delete(p.done, i)
+			p.mu.Unlock()
+			return nil
+		}
+		ch := p.ch
+		p.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		}
+	}
+}
+
 // fetchPart writes bytes [start, end) of the blob, continuing after broken
-// connections from the last byte written.
+// connections (and after answers shorter than asked) from the last byte
+// written. It returns errRangesStopped, unwrapped, on a 200 answer.
 func (d *blobDownload) fetchPart(ctx context.Context, start, end int64, buf []byte) error {
 	off := start
 	bo := backoff{opts: d.t.opts.Retry}
 	for off < end {
-		resp, err := d.get(ctx, &bo, true, off, end-1)
+		resp, left, err := d.get(ctx, &bo, true, off, end-1)
 		if err != nil {
 			return d.fail(err)
 		}
 		if resp.StatusCode == http.StatusOK {
 			resp.Body.Close()
-			return d.fail(fmt.Errorf("GET %s: the registry stopped answering byte ranges", d.t.blobURL(d.desc.Digest.String())))
+			return errRangesStopped
 		}
-		n, err := d.copyAt(io.LimitReader(resp.Body, end-off), off, buf, nil)
+		n, err := d.copyAt(io.LimitReader(resp.Body, left), off, buf, nil)
 		resp.Body.Close()
 		off += n
-		if off == end {
-			return nil
+		if off == end || (err == nil && n == left) {
+			bo.progressed()
+			continue
 		}
 		if err == nil {
 			err = fmt.Errorf("the body of bytes %d-%d ended after %d bytes", start, end-1, off-start)

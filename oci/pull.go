@@ -182,6 +182,11 @@ func PullFiles(ctx context.Context, repo *remote.Repository, files []ModelFile, 
 	for _, i := range need {
 		total += files[i].Descriptor.Size
 	}
+	// The sizes come from the manifest: a model too big for the disk (or
+	// a manifest claiming absurd sizes) stops here, before a byte moves.
+	if free, ok := freeSpace(staging.files); ok && total > free {
+		return PullResult{}, fmt.Errorf("the files to pull need %s but %s has %s free: free space, pull elsewhere, or pull fewer files with --include", formatBytes(total), stageIn, formatBytes(free))
+	}
 	prog.Start(len(need), total)
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(opts.concurrency())

@@ -18,3 +18,13 @@ func lockDir(p string) (unlock func(), ok bool) {
 	}
 	return func() { syscall.Close(fd) }, true
 }
+
+// freeSpace returns the bytes an unprivileged writer may still use on the
+// filesystem of p; ok is false when it cannot tell.
+func freeSpace(p string) (n int64, ok bool) {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(p, &st); err != nil {
+		return 0, false
+	}
+	return int64(st.Bavail) * int64(st.Bsize), true
+}

@@ -35,6 +35,10 @@ type RetryOptions struct {
 	MinWait time.Duration
 	// MaxWait caps a Retry-After the registry asks for. If ≤ 0, 60 s.
 	MaxWait time.Duration
+	// StallTimeout is how long a download may wait for the answer's
+	// header or its next body byte; a stalled answer is dropped and
+	// retried like a broken connection. If ≤ 0, 60 s.
+	StallTimeout time.Duration
 }
 
 const (
@@ -43,7 +47,15 @@ const (
 	defaultMinWait     = 250 * time.Millisecond
 	maxBackoff         = 8 * time.Second
 	defaultMaxWait     = 60 * time.Second
+	defaultStall       = 60 * time.Second
 )
+
+func (o RetryOptions) stallTimeout() time.Duration {
+	if o.StallTimeout <= 0 {
+		return defaultStall
+	}
+	return o.StallTimeout
+}
 
 func (o RetryOptions) maxAttempts() int {
 	if o.MaxAttempts <= 0 {
@@ -357,6 +369,72 @@ func (t *transferClient) do(req *http.Request) (*http.Response, error) {
 		req.Header.Set("User-Agent", UserAgent)
 	}
 	return t.hc.Do(req)
+}
+
+// stallError says a registry sent nothing for the stall timeout.
+type stallError struct{ idle time.Duration }
+
+func (e stallError) Error() string {
+	return fmt.Sprintf("the registry sent nothing for %v", e.idle)
+}
+
+// watchdog cancels a request when neither its answer's header nor a body
+// byte arrives for idle.
+type watchdog struct {
+	idle   time.Duration
+	timer  *time.Timer
+	cancel context.CancelFunc
+	fired  atomic.Bool
+}
+
+func (w *watchdog) stop() {
+	w.timer.Stop()
+	w.cancel()
+}
+
+// doWatched sends req under a watchdog (RetryOptions.StallTimeout): a
+// stall fails the request, or a later body read, with stallError, which
+// is retried. Closing the body stops the watchdog.
+func (t *transferClient) doWatched(req *http.Request) (*http.Response, error) {
+	ctx, cancel := context.WithCancel(req.Context())
+	w := &watchdog{idle: t.opts.Retry.stallTimeout(), cancel: cancel}
+	w.timer = time.AfterFunc(w.idle, func() {
+		w.fired.Store(true)
+		cancel()
+	})
+	resp, err := t.do(req.WithContext(ctx))
+	if err != nil {
+		w.stop()
+		if w.fired.Load() {
+			return nil, stallError{w.idle}
+		}
+		return nil, err
+	}
+	w.timer.Reset(w.idle)
+	resp.Body = &watchedBody{ReadCloser: resp.Body, w: w}
+	return resp, nil
+}
+
+// watchedBody feeds the watchdog of its request on every byte read.
+type watchedBody struct {
+	io.ReadCloser
+	w *watchdog
+}
+
+func (b *watchedBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if n > 0 {
+		b.w.timer.Reset(b.w.idle)
+	}
+	if err != nil && err != io.EOF && b.w.fired.Load() {
+		err = stallError{b.w.idle}
+	}
+	return n, err
+}
+
+func (b *watchedBody) Close() error {
+	b.w.stop()
+	return b.ReadCloser.Close()
 }
 
 // request builds a request with ctx and the standard headers.
