@@ -99,10 +99,12 @@ func matchFile(pat, p string) bool {
 // right size and digest are not downloaded (the digest cache makes that
 // check cost a stat per file). The others are downloaded into a temporary
 // folder, Concurrency files at a time, a large blob as one stream or, on a
-// slow link, as parallel byte ranges (see DownloadBlob), each checked against its digest and size before it
-// becomes visible. When dir does not exist the temporary folder is made
-// beside it and renamed to dir at the end. When it exists the temporary
-// folder is made inside it (so a mount point works), and only when every
+// slow link, as parallel byte ranges (see DownloadBlob), each checked
+// against its digest and size before it becomes visible; files larger in
+// all than the free space of the filesystem are refused before any byte
+// moves. When dir does not exist the temporary folder is made beside it
+// and renamed to dir at the end. When it exists the temporary folder is
+// made inside it (so a mount point works), and only when every
 // file is complete are they renamed into place, files they replace moved
 // aside first; a failed rename undoes the others. On error dir is as it
 // was and the temporary folder is gone; one left by a killed pull is

@@ -286,8 +286,9 @@ func UploadFiles(ctx context.Context, repo *remote.Repository, files []File, opt
 // (created or truncated), checking size and digest. A blob of at least
 // DefaultRangeThreshold bytes starts as one stream and goes on as
 // parallel byte ranges, where the registry answers them, when its first
-// DefaultPartSize bytes arrive slower than DefaultSingleStreamRate; broken connections continue from the bytes
-// already written, and 429/5xx answers are retried with backoff. On any
+// DefaultPartSize bytes arrive slower than DefaultSingleStreamRate.
+// Broken or stalled connections continue from the bytes already written,
+// and 429/5xx answers are retried with backoff. On any
 // error dst is removed; the error wraps errdef.ErrIntegrity when the
 // content did not match desc, errdef.ErrNotFound when the registry lacks
 // the blob, and holds a *TransferError when retries ran out.
