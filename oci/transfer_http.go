@@ -36,8 +36,9 @@ type RetryOptions struct {
 	// MaxWait caps a Retry-After the registry asks for. If ≤ 0, 60 s.
 	MaxWait time.Duration
 	// StallTimeout is how long a download may wait for the answer's
-	// header or its next body byte; a stalled answer is dropped and
-	// retried like a broken connection. If ≤ 0, 60 s.
+	// header or its next body byte, and an upload for the registry to take
+	// its next body byte; a stalled request is dropped and retried like a
+	// broken connection. If ≤ 0, 60 s.
 	StallTimeout time.Duration
 }
 

@@ -695,8 +695,10 @@ func (u *upload) send(ctx context.Context, method, target string, start, n int64
 	if err != nil {
 		return nil, err
 	}
+	ctx, cancel := context.WithCancel(ctx)
 	req, err := newRequest(ctx, method, target, body)
 	if err != nil {
+		cancel()
 		body.Close()
 		return nil, err
 	}
@@ -711,9 +713,18 @@ func (u *upload) send(ctx context.Context, method, target string, start, n int64
 		req.Header[k] = v
 	}
 	req.Header.Set("Content-Type", "application/octet-stream")
-	stopWatch := u.watch(fb)
+	var stalled atomic.Bool
+	stopWatch := u.watch(fb, start+n, func() {
+		stalled.Store(true)
+		cancel()
+	})
 	resp, err := u.t.do(req)
 	stopWatch()
+	if err != nil {
+		cancel()
+	} else {
+		resp.Body = cancelOnClose{resp.Body, cancel}
+	}
 	moved := fb.pos() - start
 	u.moved.Add(moved)
 	if err == nil && resp.StatusCode < 300 {
@@ -727,8 +738,22 @@ func (u *upload) send(ctx context.Context, method, target string, start, n int64
 		if errors.As(err, &le) {
 			return nil, le
 		}
+		if stalled.Load() {
+			return nil, stallError{u.t.opts.Retry.stallTimeout()}
+		}
 	}
 	return resp, err
+}
+
+// cancelOnClose ends the context of its request when the body is closed.
+type cancelOnClose struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+}
+
+func (c cancelOnClose) Close() error {
+	c.cancel()
+	return c.ReadCloser.Close()
 }
 
 // report moves the progress up to pos (never down; rewind does that).
@@ -750,13 +775,15 @@ func (u *upload) report(pos int64) {
 // even when memory is short.
 const hashLead = 128 << 20
 
-// watch follows the body fb every 50 ms until stopped: it reports progress
-// and lets the hasher read ahead of the bytes sent.
-func (u *upload) watch(fb *fileBody) (stop func()) {
+// watch follows the body fb every 50 ms until stopped: it reports progress,
+// lets the hasher read ahead of the bytes sent, and calls onStall once when
+// the body has not reached end and moved no byte for the stall timeout (a
+// registry that stopped reading; waiting for the answer after the last
+// byte is not a stall, the registry may be committing a large blob).
+func (u *upload) watch(fb *fileBody, end int64, onStall func()) (stop func()) {
 	_, quiet := u.fp.(noProgress)
-	if quiet && u.hs == nil {
-		return func() {}
-	}
+	idle := u.t.opts.Retry.stallTimeout()
+	last, lastMoved := fb.pos(), time.Now()
 	done := make(chan struct{})
 	finished := make(chan struct{})
 	go func() {
@@ -774,6 +801,13 @@ func (u *upload) watch(fb *fileBody) (stop func()) {
 				}
 				if u.hs != nil {
 					u.hs.allow(pos + hashLead)
+				}
+				switch {
+				case pos != last:
+					last, lastMoved = pos, time.Now()
+				case pos < end && onStall != nil && time.Since(lastMoved) >= idle:
+					onStall()
+					onStall = nil
 				}
 			}
 		}

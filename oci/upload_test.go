@@ -1,6 +1,7 @@
 package oci
 
 import (
+	"context"
 	"errors"
 	"os"
 	"strings"
@@ -320,5 +321,30 @@ func TestUploadWrongCacheEntryDoesNotMount(t *testing.T) {
 	}
 	if n := tr.countRequests("POST", "/blobs/uploads/"); n < 1 {
 		t.Errorf("no mount was tried (%d POSTs): the test does not test the check", n)
+	}
+}
+
+// A registry that stops reading an upload half way, with the connection
+// open, does not hang the push: the stalled PATCH is dropped after the
+// stall timeout and the upload goes on from where the registry stopped.
+func TestUploadStallResumes(t *testing.T) {
+	tr := startRegistry(t, false, faultproxy.Options{})
+	dir := t.TempDir()
+	size := int64(24 << 20)
+	files := []File{randomFile(t, dir, "w.safetensors", size)}
+	tr.proxy.Inject(faultproxy.Fault{Kind: faultproxy.StallRequest, Method: "PATCH", AfterBytes: size / 2, Times: 1})
+	retry := fastRetry
+	retry.StallTimeout = 300 * time.Millisecond
+	ctx, cancel := context.WithTimeout(bg(t), 10*time.Second)
+	defer cancel()
+	if _, err := UploadFiles(ctx, tr.repo(t, "m/stall"), files, TransferOptions{Retry: retry}); err != nil {
+		t.Fatal(err)
+	}
+	if tr.proxy.Pending() != 0 {
+		t.Fatal("the stall was never injected")
+	}
+	want := fileDigest(t, files[0].Abs)
+	if got := digest.FromBytes(tr.blobBytes(t, "m/stall", want)); got != want {
+		t.Fatalf("registry holds %s under %s", got, want)
 	}
 }

@@ -61,6 +61,11 @@ const (
 	// TruncateResponse forwards the request and ends the response body
 	// cleanly after Fault.AfterBytes bytes, dropping its Content-Length.
 	TruncateResponse
+	// StallRequest forwards the request but stops reading its body after
+	// Fault.AfterBytes bytes, with both connections open, as a registry
+	// that hangs mid-upload; after Fault.Hold (or when the proxy closes)
+	// it breaks both connections like CutRequest.
+	StallRequest
 )
 
 // String names the kind, as Request.Fault does.
@@ -74,6 +79,8 @@ func (k Kind) String() string {
 		return "cut-request"
 	case TruncateResponse:
 		return "truncate-response"
+	case StallRequest:
+		return "stall-request"
 	}
 	return fmt.Sprintf("Kind(%d)", int(k))
 }
@@ -90,8 +97,11 @@ type Fault struct {
 	Status int
 	// RetryAfter is the Retry-After header of a Status fault ("" for none).
 	RetryAfter string
-	// AfterBytes is how many body bytes pass before a cut or truncation.
+	// AfterBytes is how many body bytes pass before a cut, truncation or
+	// stall.
 	AfterBytes int64
+	// Hold is how long a StallRequest stalls; 0 until the proxy closes.
+	Hold time.Duration
 	// Times is how many matching requests the fault hits, then it is
 	// spent; 0 means every matching request.
 	Times int
@@ -132,6 +142,9 @@ type Proxy struct {
 	mu     sync.Mutex
 	faults []*armedFault
 	log    []Request
+
+	closed    chan struct{} // closed by Close: stalls end
+	closeOnce sync.Once
 }
 
 type armedFault struct {
@@ -153,7 +166,7 @@ func New(target string, opts Options) (*Proxy, error) {
 	if err != nil {
 		return nil, fmt.Errorf("faultproxy: %w", err)
 	}
-	p := &Proxy{opts: opts, target: u}
+	p := &Proxy{opts: opts, target: u, closed: make(chan struct{})}
 	p.ln = &listener{Listener: ln, p: p}
 	p.upstream = &http.Transport{
 		Proxy:               nil,
@@ -190,6 +203,7 @@ func (p *Proxy) URL() string { return "http://" + p.Addr() }
 
 // Close stops the proxy and breaks its open connections.
 func (p *Proxy) Close() error {
+	p.closeOnce.Do(func() { close(p.closed) })
 	err := p.srv.Close()
 	p.upstream.CloseIdleConnections()
 	return err
@@ -326,9 +340,25 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			sw.WriteHeader(code)
 			fmt.Fprintf(sw, `{"errors":[{"code":"UNAVAILABLE","message":"faultproxy: injected %d"}]}`+"\n", code)
 			return
-		case CutRequest:
+		case CutRequest, StallRequest:
 			if r.Body != nil && r.Body != http.NoBody {
-				r.Body = &cutReader{r: r.Body, left: f.AfterBytes, onCut: func() { st.cut.Store(true) }}
+				cr := &cutReader{r: r.Body, left: f.AfterBytes, onCut: func() { st.cut.Store(true) }}
+				if f.Kind == StallRequest {
+					hold := f.Hold
+					cr.stall = func() {
+						var after <-chan time.Time
+						if hold > 0 {
+							t := time.NewTimer(hold)
+							defer t.Stop()
+							after = t.C
+						}
+						select {
+						case <-after:
+						case <-p.closed:
+						}
+					}
+				}
+				r.Body = cr
 			}
 		}
 	}
@@ -362,15 +392,21 @@ func (p *Proxy) errorHandler(w http.ResponseWriter, r *http.Request, err error) 
 	w.WriteHeader(http.StatusBadGateway)
 }
 
-// cutReader returns errCut once left bytes were read.
+// cutReader returns errCut once left bytes were read, after stall
+// returns when there is one.
 type cutReader struct {
 	r     io.ReadCloser
 	left  int64
 	onCut func()
+	stall func()
 }
 
 func (c *cutReader) Read(p []byte) (int, error) {
 	if c.left <= 0 {
+		if c.stall != nil {
+			c.stall()
+			c.stall = nil
+		}
 		if c.onCut != nil {
 			c.onCut()
 		}
