@@ -37,12 +37,13 @@ package main
 import (
 	"flag"
 	"fmt"
-	"github.com/modelreg/modelreg/internal/size"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/modelreg/modelreg/internal/size"
 )
 
 type config struct {

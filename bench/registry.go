@@ -13,6 +13,8 @@ import (
 	"regexp"
 	"syscall"
 	"time"
+
+	"github.com/modelreg/modelreg/internal/distconfig"
 )
 
 // registryProc is a registry running as a child process on 127.0.0.1 with
@@ -68,25 +70,7 @@ func startRegistry(cfg *config, kind, dir string) (*registryProc, error) {
 		}
 		r.addr = fmt.Sprintf("127.0.0.1:%d", port)
 		conf := filepath.Join(dir, "config.yml")
-		yml := fmt.Sprintf(`version: 0.1
-log:
-  level: error
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: %s
-  delete:
-    enabled: true
-  redirect:
-    disable: true
-  maintenance:
-    uploadpurging:
-      enabled: false
-http:
-  addr: %s
-  secret: modelreg-bench-secret
-`, root, r.addr)
+		yml := distconfig.YAML(r.addr, root)
 		if err := os.WriteFile(conf, []byte(yml), 0o644); err != nil {
 			return nil, err
 		}

@@ -19,6 +19,8 @@ import (
 	"github.com/olareg/olareg"
 	"github.com/olareg/olareg/config"
 	digest "github.com/opencontainers/go-digest"
+
+	"github.com/modelreg/modelreg/internal/distconfig"
 )
 
 // Names of the registries in the fleet, used as subtest names.
@@ -185,7 +187,7 @@ func startBinaryRegistry(name, bin, installHint string, extraEnv []string, root 
 		}
 		r.host = fmt.Sprintf("127.0.0.1:%d", port)
 		cfgPath := filepath.Join(root, "config.yml")
-		if err := os.WriteFile(cfgPath, []byte(distributionConfig(r.host, r.root)), 0o644); err != nil {
+		if err := os.WriteFile(cfgPath, []byte(distconfig.YAML(r.host, r.root)), 0o644); err != nil {
 			r.err = err
 			return r
 		}
@@ -207,30 +209,6 @@ func startBinaryRegistry(name, bin, installHint string, extraEnv []string, root 
 		return r
 	}
 	return r
-}
-
-// distributionConfig is a registry configuration valid for distribution
-// v3.1.2 and 2.8.2 (measured when the fleet was chosen).
-func distributionConfig(addr, root string) string {
-	return fmt.Sprintf(`version: 0.1
-log:
-  level: warn
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: %q
-  delete:
-    enabled: true
-  redirect:
-    disable: true
-  maintenance:
-    uploadpurging:
-      enabled: false
-http:
-  addr: %q
-  secret: modelreg-e2e-not-a-secret
-`, root, addr)
 }
 
 // errExited reports that a registry process ended before it was ready.
