@@ -67,16 +67,19 @@ func TestScanDotFilesAndSkips(t *testing.T) {
 		"sub/deeper/a.tmp":                 "x",
 		"a.tmp":                            "kept: the deeper ignore file does not apply here",
 		"logs/run1.log":                    "l",
-		".modelregignore":                  "# comment\n\nlogs/\n*.log\n!keep.log\n",
+		".modelregignore":                  "# comment\n\nlogs/\n*.log\n!keep.log\n/anchored.txt\nweights/**/tmp.bin\r\n",
 		"keep.log":                         "k",
 		"sub/deeper/also.log":              "l",
 		"sub/deeper/.modelregignore.extra": "e",
+		"anchored.txt":                     "root only",
+		"sub/anchored.txt":                 "kept",
+		"weights/a/b/tmp.bin":              "x",
 	})
 	paths, skipped := scanPaths(t, dir, ScanOptions{})
 	want := []string{
 		".cache/other.txt", ".env.example", ".gitattributes", ".gitkeep", ".modelregignore",
 		"a.tmp", "certs/ca.pem", "docker/config.json", "keep.log", "keys/cosign.pub", "model.onnx",
-		"sub/.hidden/notes.txt", "sub/deeper/.modelregignore", "sub/deeper/.modelregignore.extra",
+		"sub/.hidden/notes.txt", "sub/anchored.txt", "sub/deeper/.modelregignore", "sub/deeper/.modelregignore.extra",
 	}
 	if !reflect.DeepEqual(paths, want) {
 		t.Errorf("files\n got %q\nwant %q", paths, want)
@@ -85,10 +88,12 @@ func TestScanDotFilesAndSkips(t *testing.T) {
 		{".cache/huggingface/", SkipHFCache},
 		{".git/", SkipGit},
 		{".modelreg-pull-123-abc/", SkipPullStaging},
+		{"anchored.txt", SkipIgnoreFile},
 		{"logs/", SkipIgnoreFile},
 		{"sub/.git", SkipGit},
 		{"sub/deeper/a.tmp", SkipIgnoreFile},
 		{"sub/deeper/also.log", SkipIgnoreFile},
+		{"weights/a/b/tmp.bin", SkipIgnoreFile},
 	}
 	if !reflect.DeepEqual(skipped, wantSkipped) {
 		t.Errorf("skipped\n got %v\nwant %v", skipped, wantSkipped)
