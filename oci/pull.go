@@ -117,7 +117,8 @@ func MatchInclude(pat, p string) bool {
 // file is complete are they renamed into place, files they replace moved
 // aside first; a failed rename undoes the others. On error dir is as it
 // was and the temporary folder is gone; one left by a killed pull is
-// removed by the next. The digests of the files written are recorded in
+// removed by the next. Files with one digest are downloaded once and
+// copied (not linked: writing one must not change another). The digests of the files written are recorded in
 // the cache.
 func PullFiles(ctx context.Context, repo *remote.Repository, files []ModelFile, dir string, opts PullOptions) (PullResult, error) {
 	var res PullResult

@@ -207,7 +207,10 @@ type UploadStats struct {
 // the registry confirms; 429 and 5xx answers are retried with backoff
 // (TransferOptions.Retry), and the final error (a *TransferError inside)
 // says what failed and how many bytes moved. Files move in parallel,
-// Concurrency at a time.
+// Concurrency at a time. Identical bytes move once: hard links to one
+// inode, and files with equal digests (files that share a size are hashed
+// first to find them), are one blob, sent once; every file still gets its
+// Digest (UploadStats.Deduplicated counts the followers).
 func UploadFiles(ctx context.Context, repo *remote.Repository, files []File, opts TransferOptions) (stats UploadStats, err error) {
 	t := newTransferClient(repo, opts)
 	prog := progressFrom(ctx, opts)
