@@ -125,7 +125,7 @@ func (c *Client) Push(ctx context.Context, refStr, dir string, opts PushOptions)
 	// The manifest's size is known before any digest: refuse an oversized
 	// one before the first blob moves, not after the last.
 	if err := oci.CheckPackable(files, meta); err != nil {
-		return nil, fmt.Errorf("push %s: nothing was uploaded: %w", ref.Name(), err)
+		return nil, fmt.Errorf("push %s: %w", ref.Name(), err)
 	}
 
 	topts := c.transfer()

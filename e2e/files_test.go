@@ -242,7 +242,7 @@ func TestPushOversizedManifestUploadsNothing(t *testing.T) {
 		c := newCLI(t)
 		proxy := countingProxy(t, r)
 		res := c.fails([]int{exitError}, "push", proxy.ref(repoName(t), ""), src)
-		wantStderr(t, res, `manifest`, fmt.Sprintf(`%d files`, n), `MiB`, `nothing was uploaded`)
+		wantStderr(t, res, `manifest`, fmt.Sprintf(`%d files`, n), `MiB`, `nothing is uploaded`)
 		if got := proxy.blobRequests(); len(got) > 0 {
 			t.Errorf("a refused push made %d blob requests (first: %v)", len(got), got[0])
 		}

@@ -206,7 +206,7 @@ func checkPackageSize(pkg Package, n int) error {
 			// Layers cost about the same each, so the count that fits is
 			// proportional.
 			fit := int(int64(n) * MaxManifestBytes / int64(b.size))
-			return fmt.Errorf("%w: the %s of these %d files would be %s, over the %s registries must accept (distribution-spec#293): push at most about %d files (leave some out with %s, or pack small files into an archive)",
+			return fmt.Errorf("%w: the %s of these %d files would be %s, over the %s registries must accept (distribution-spec#293), so nothing is uploaded: push at most about %d files (leave some out with %s, or pack small files into an archive)",
 				errdef.ErrInvalidInput, b.what, n, formatBytes(int64(b.size)), formatBytes(MaxManifestBytes), fit, IgnoreFile)
 		}
 	}
