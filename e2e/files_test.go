@@ -308,3 +308,40 @@ func TestIdenticalBytesMoveOnce(t *testing.T) {
 		}
 	})
 }
+
+// TestPullIncludeGlobstar: ** in --include matches zero or more folders
+// (huggingface_hub#3314 is the same trap), and a pattern without "/" still
+// matches base names.
+func TestPullIncludeGlobstar(t *testing.T) {
+	t.Parallel()
+	forEachRegistry(t, func(t *testing.T, r *registry) {
+		c := newCLI(t)
+		repo := repoName(t)
+		src := copyModel(t, modelSilero)
+		for _, p := range []string{"config.json", "a/config.json", "a/b/tokenizer.json"} {
+			writeFile(t, filepath.Join(src, filepath.FromSlash(p)), []byte(`{"p":"`+p+`"}`))
+		}
+		var p pushFilesJSON
+		c.okJSON(&p, "push", r.ref(repo, ""), src)
+		for pat, want := range map[string][]string{
+			"**/*.json": {"a/b/tokenizer.json", "a/config.json", "config.json"},
+			"*.json":    {"a/b/tokenizer.json", "a/config.json", "config.json"},
+			"a/*.json":  {"a/config.json"},
+			"a/**":      {"a/b/tokenizer.json", "a/config.json"},
+		} {
+			target := filepath.Join(t.TempDir(), "pulled")
+			c.ok("pull", r.ref(repo, ":"+p.Version), target, "--include", pat)
+			tr, _ := readTree(t, target)
+			var got []string
+			for path, e := range tr {
+				if e != "dir" {
+					got = append(got, path)
+				}
+			}
+			slices.Sort(got)
+			if !slices.Equal(got, want) {
+				t.Errorf("--include %q wrote %v, want %v", pat, got, want)
+			}
+		}
+	})
+}
