@@ -34,6 +34,12 @@ type PushOptions struct {
 	Source, Revision string
 	// Annotations are extra manifest annotations.
 	Annotations map[string]string
+	// FollowExternalLinks pushes the files that symbolic links leaving the
+	// model folder point at; if false they are refused (oci.ScanModelDir).
+	FollowExternalLinks bool
+	// AllowCredentials pushes files that look like credentials; if false
+	// they are refused unless a .modelregignore leaves them out.
+	AllowCredentials bool
 }
 
 // FileInfo describes one file of a model version.
@@ -62,6 +68,15 @@ type PushResult struct {
 	BlobsUploaded int   `json:"blobsUploaded"`
 	BlobsSkipped  int   `json:"blobsSkipped"`
 	BytesUploaded int64 `json:"bytesUploaded"`
+	// BlobsDeduplicated counts files whose bytes another file of the same
+	// push carried (identical content or a hard link): one blob, listed
+	// once per file in the manifest, sent once.
+	BlobsDeduplicated int `json:"blobsDeduplicated"`
+	// Skipped are the paths of the folder left out on purpose (.git,
+	// .cache/huggingface, .modelregignore patterns), SkippedCount their
+	// number.
+	Skipped      []oci.SkippedPath `json:"skipped"`
+	SkippedCount int               `json:"skippedCount"`
 }
 
 // Push packs the files of dir as a ModelPack v1 model version and pushes it
@@ -100,11 +115,18 @@ func (c *Client) Push(ctx context.Context, refStr, dir string, opts PushOptions)
 	if err != nil {
 		return nil, err
 	}
-	files, err := oci.ScanDir(dir)
+	scan, err := oci.ScanModelDir(dir, oci.ScanOptions{FollowExternalLinks: opts.FollowExternalLinks, AllowCredentials: opts.AllowCredentials})
 	if err != nil {
 		return nil, err
 	}
+	files := scan.Files
 	info := oci.InspectFiles(files)
+	meta := oci.Metadata{Name: path.Base(ref.Repository), Annotations: annotations, Info: info}
+	// The manifest's size is known before any digest: refuse an oversized
+	// one before the first blob moves, not after the last.
+	if err := oci.CheckPackable(files, meta); err != nil {
+		return nil, fmt.Errorf("push %s: %w", ref.Name(), err)
+	}
 
 	topts := c.transfer()
 	topts.MountFrom = mountSources(ref, opts)
@@ -112,7 +134,7 @@ func (c *Client) Push(ctx context.Context, refStr, dir string, opts PushOptions)
 	if err != nil {
 		return nil, fmt.Errorf("push %s: %w", ref.Name(), err)
 	}
-	pkg, err := oci.Pack(files, oci.Metadata{Name: path.Base(ref.Repository), Annotations: annotations, Info: info})
+	pkg, err := oci.Pack(files, meta)
 	if err != nil {
 		return nil, err
 	}
@@ -123,6 +145,13 @@ func (c *Client) Push(ctx context.Context, refStr, dir string, opts PushOptions)
 		BlobsUploaded: stats.Uploaded,
 		BlobsSkipped:  stats.Skipped,
 		BytesUploaded: stats.BytesUploaded,
+
+		BlobsDeduplicated: stats.Deduplicated,
+		Skipped:           scan.Skipped,
+		SkippedCount:      len(scan.Skipped),
+	}
+	if res.Skipped == nil {
+		res.Skipped = []oci.SkippedPath{}
 	}
 	for _, f := range files {
 		res.Files = append(res.Files, FileInfo{Path: f.Path, Digest: f.Digest.String(), Size: f.Size, MediaType: f.Role.MediaType()})

@@ -4,9 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io/fs"
-	"os"
-	"path/filepath"
-	"sort"
 	"strings"
 	"time"
 
@@ -35,66 +32,12 @@ type File struct {
 	Digest digest.Digest
 }
 
-// ScanDir lists the regular files below dir, sorted by relative path.
-// Symlinks to regular files are followed and stored as regular files;
-// entries whose name starts with "." (.git, .cache, ...) are skipped.
-// Errors (wrapping errdef.ErrInvalidInput) name the folder: it is missing, not
-// a folder, holds no files, or holds a symlink to a folder or a special file.
+// ScanDir lists the files below dir that a push takes, sorted by relative
+// path, with the safe defaults of ScanModelDir (whose rules and errors it
+// follows).
 func ScanDir(dir string) ([]File, error) {
-	info, err := os.Stat(dir)
-	if err != nil {
-		return nil, fmt.Errorf("%w: model folder %s: %v", errdef.ErrInvalidInput, dir, err)
-	}
-	if !info.IsDir() {
-		return nil, fmt.Errorf("%w: model folder %s is not a folder; give the folder that holds the model files", errdef.ErrInvalidInput, dir)
-	}
-	var files []File
-	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if p == dir {
-			return nil
-		}
-		if strings.HasPrefix(d.Name(), ".") {
-			if d.IsDir() {
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		if d.IsDir() {
-			return nil
-		}
-		rel, err := filepath.Rel(dir, p)
-		if err != nil {
-			return err
-		}
-		rel = filepath.ToSlash(rel)
-		if err := ValidatePath(rel); err != nil {
-			// Refuse at push what every pull would refuse (e.g. a backslash).
-			return fmt.Errorf("%s: rename the file: %v", rel, err)
-		}
-		fi, err := os.Stat(p) // follows symlinks
-		if err != nil {
-			return fmt.Errorf("%s: %w", rel, err)
-		}
-		if !fi.Mode().IsRegular() {
-			return fmt.Errorf("%s is a %s, not a regular file; remove it or point the link at a file", rel, describeMode(fi.Mode()))
-		}
-		files = append(files, File{
-			Path: rel, Abs: p, Size: fi.Size(), Mode: fi.Mode().Perm(),
-			Role: mediatypes.RoleOf(rel),
-		})
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("%w: model folder %s: %v", errdef.ErrInvalidInput, dir, err)
-	}
-	if len(files) == 0 {
-		return nil, fmt.Errorf("%w: model folder %s holds no files (names starting with '.' are skipped)", errdef.ErrInvalidInput, dir)
-	}
-	sort.Slice(files, func(i, j int) bool { return files[i].Path < files[j].Path })
-	return files, nil
+	s, err := ScanModelDir(dir, ScanOptions{})
+	return s.Files, err
 }
 
 func describeMode(m fs.FileMode) string {
@@ -216,7 +159,7 @@ func Pack(files []File, meta Metadata) (Package, error) {
 	if err != nil {
 		return Package{}, err
 	}
-	return Package{
+	pkg := Package{
 		Manifest: mBytes,
 		ManifestDesc: ocispec.Descriptor{
 			MediaType:    ocispec.MediaTypeImageManifest,
@@ -226,5 +169,46 @@ func Pack(files []File, meta Metadata) (Package, error) {
 		},
 		Config:     cfgBytes,
 		ConfigDesc: cfgDesc,
-	}, nil
+	}
+	if err := checkPackageSize(pkg, len(files)); err != nil {
+		return Package{}, err
+	}
+	return pkg, nil
+}
+
+// CheckPackable packs files and meta with placeholder digests, before any
+// digest is known, and refuses a manifest or config larger than
+// MaxManifestBytes with an error wrapping errdef.ErrInvalidInput. Every
+// sha256 digest has the same length, so the size is the one Pack will give
+// once the files are hashed: a push can refuse an oversized model version
+// before its first blob upload. 4 MiB is the size the distribution spec
+// asks registries to accept at least (distribution-spec#293) and what
+// pulls read.
+func CheckPackable(files []File, meta Metadata) error {
+	placeholder := make([]File, len(files))
+	copy(placeholder, files)
+	for i := range placeholder {
+		placeholder[i].Digest = digest.NewDigestFromEncoded(digest.SHA256, strings.Repeat("0", 64))
+	}
+	pkg, err := Pack(placeholder, meta)
+	if err != nil {
+		return err
+	}
+	return checkPackageSize(pkg, len(files))
+}
+
+func checkPackageSize(pkg Package, n int) error {
+	for _, b := range []struct {
+		what string
+		size int
+	}{{"manifest", len(pkg.Manifest)}, {"config", len(pkg.Config)}} {
+		if b.size > MaxManifestBytes {
+			// Layers cost about the same each, so the count that fits is
+			// proportional.
+			fit := int(int64(n) * MaxManifestBytes / int64(b.size))
+			return fmt.Errorf("%w: the %s of these %d files would be %s, over the %s registries must accept (distribution-spec#293), so nothing is uploaded: push at most about %d files (leave some out with %s, or pack small files into an archive)",
+				errdef.ErrInvalidInput, b.what, n, formatBytes(int64(b.size)), formatBytes(MaxManifestBytes), fit, IgnoreFile)
+		}
+	}
+	return nil
 }

@@ -5,12 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
 	"strings"
 
+	"github.com/bmatcuk/doublestar/v4"
 	modelspec "github.com/modelpack/model-spec/specs-go/v1"
 	"golang.org/x/sync/errgroup"
 	"oras.land/oras-go/v2/registry/remote"
@@ -26,9 +28,8 @@ type PullOptions struct {
 	// the digest cache for them, for deploy-time pulls that verify
 	// signatures: the cache is a per-user hint, not evidence.
 	VerifyExisting bool
-	// Include keeps only files whose path, or whose base name for a
-	// pattern without "/", matches one of these path.Match globs. Empty
-	// keeps all.
+	// Include keeps only files that match one of these globs (see
+	// MatchInclude). Empty keeps all.
 	Include []string
 }
 
@@ -54,15 +55,15 @@ func SelectFiles(mv *ModelVersion, include []string) ([]ModelFile, error) {
 		return mv.Files, nil
 	}
 	for _, pat := range include {
-		if _, err := path.Match(pat, ""); err != nil {
-			return nil, fmt.Errorf("%w: --include %q: %v", errdef.ErrInvalidInput, pat, err)
+		if !doublestar.ValidatePattern(pat) {
+			return nil, fmt.Errorf("%w: --include %q is not a valid glob (unclosed [ or {, or a trailing \\)", errdef.ErrInvalidInput, pat)
 		}
 	}
 	var out []ModelFile
 	used := map[string]bool{}
 	for _, f := range mv.Files {
 		for _, pat := range include {
-			if matchFile(pat, f.Path) {
+			if MatchInclude(pat, f.Path) {
 				out = append(out, f)
 				used[pat] = true
 				break
@@ -81,12 +82,20 @@ func SelectFiles(mv *ModelVersion, include []string) ([]ModelFile, error) {
 	return out, nil
 }
 
-func matchFile(pat, p string) bool {
-	if ok, _ := path.Match(pat, p); ok {
+// MatchInclude reports whether the file path p (relative, forward slashes)
+// matches the --include glob pat, in the syntax of
+// github.com/bmatcuk/doublestar/v4 (the one of .gitignore and most shells'
+// globstar): "*" and "?" match within one path element, "[abc]" and
+// "{a,b}" as usual, and "**" as a whole element matches zero or more
+// folders, so "**/*.json" matches config.json and a/b/c.json. A pattern
+// without "/" also matches the base name of p, so "*.json" matches
+// a/config.json, as in .gitignore. An invalid pattern matches nothing.
+func MatchInclude(pat, p string) bool {
+	if ok, _ := doublestar.Match(pat, p); ok {
 		return true
 	}
 	if !strings.Contains(pat, "/") {
-		ok, _ := path.Match(pat, path.Base(p))
+		ok, _ := doublestar.Match(pat, path.Base(p))
 		return ok
 	}
 	return false
@@ -108,7 +117,8 @@ func matchFile(pat, p string) bool {
 // file is complete are they renamed into place, files they replace moved
 // aside first; a failed rename undoes the others. On error dir is as it
 // was and the temporary folder is gone; one left by a killed pull is
-// removed by the next. The digests of the files written are recorded in
+// removed by the next. Files with one digest are downloaded once and
+// copied (not linked: writing one must not change another). The digests of the files written are recorded in
 // the cache.
 func PullFiles(ctx context.Context, repo *remote.Repository, files []ModelFile, dir string, opts PullOptions) (PullResult, error) {
 	var res PullResult
@@ -184,15 +194,25 @@ func PullFiles(ctx context.Context, repo *remote.Repository, files []ModelFile, 
 	for _, i := range need {
 		total += files[i].Descriptor.Size
 	}
+	// Identical bytes move once: of the files with one digest only the
+	// first is downloaded, the others copied from it once it is checked.
+	// A copy, not a hard link, since an application that writes one file
+	// must not change the other (io.Copy between files uses
+	// copy_file_range, which shares extents where the filesystem can).
+	fetch, copies := splitByDigest(files, need)
+	var fetchBytes int64
+	for _, i := range fetch {
+		fetchBytes += files[i].Descriptor.Size
+	}
 	// The sizes come from the manifest: a model too big for the disk (or
 	// a manifest claiming absurd sizes) stops here, before a byte moves.
 	if free, ok := freeSpace(staging.files); ok && total > free {
 		return PullResult{}, fmt.Errorf("the files to pull need %s but %s has %s free: free space, pull elsewhere, or pull fewer files with --include", formatBytes(total), stageIn, formatBytes(free))
 	}
-	prog.Start(len(need), total)
+	prog.Start(len(fetch), fetchBytes)
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(opts.concurrency())
-	for _, i := range need {
+	for _, i := range fetch {
 		f := files[i]
 		g.Go(func() error {
 			dst := filepath.Join(staging.files, filepath.FromSlash(f.Path))
@@ -206,14 +226,17 @@ func PullFiles(ctx context.Context, repo *remote.Repository, files []ModelFile, 
 		})
 	}
 	err = g.Wait()
+	if err == nil {
+		err = copyStaged(staging.files, files, copies)
+	}
 	prog.Finish(err)
 	if err != nil {
 		return PullResult{}, err
 	}
 	for _, i := range need {
 		res.Files[i].Downloaded = true
-		res.BytesDownloaded += files[i].Descriptor.Size
 	}
+	res.BytesDownloaded = fetchBytes
 
 	var moved []string
 	for _, i := range need {
@@ -243,6 +266,61 @@ func PullFiles(ctx context.Context, repo *remote.Repository, files []ModelFile, 
 		opts.Cache.RecordRepository(repo.Reference.Registry, repo.Reference.Repository, d)
 	}
 	return res, nil
+}
+
+// splitByDigest splits the files to write (indexes need into files) into
+// those to download, the first of each digest, and the others, each with
+// the index of the file to copy.
+func splitByDigest(files []ModelFile, need []int) (fetch []int, copies map[int]int) {
+	first := map[string]int{}
+	copies = map[int]int{}
+	for _, i := range need {
+		d := files[i].Descriptor.Digest.String()
+		if j, ok := first[d]; ok {
+			copies[i] = j
+			continue
+		}
+		first[d] = i
+		fetch = append(fetch, i)
+	}
+	return fetch, copies
+}
+
+// copyStaged writes each file of copies (index -> index of a downloaded
+// file with the same digest) in the staging folder as a copy of the other.
+func copyStaged(staged string, files []ModelFile, copies map[int]int) error {
+	for i, j := range copies {
+		src := filepath.Join(staged, filepath.FromSlash(files[j].Path))
+		dst := filepath.Join(staged, filepath.FromSlash(files[i].Path))
+		if err := copyFile(src, dst, fileMode(files[i])); err != nil {
+			return fmt.Errorf("%s: copying %s, which has the same digest: %w", files[i].Path, files[j].Path, err)
+		}
+	}
+	return nil
+}
+
+func copyFile(src, dst string, mode fs.FileMode) (err error) {
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return err
+	}
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := out.Close(); err == nil {
+			err = cerr
+		}
+	}()
+	if _, err := io.Copy(out, in); err != nil {
+		return err
+	}
+	return out.Chmod(mode)
 }
 
 // stagingMark names the temporary folders of a pull:

@@ -184,6 +184,9 @@ type UploadStats struct {
 	Skipped       int
 	Mounted       int
 	BytesUploaded int64 // bytes of the blobs sent
+	// Deduplicated counts files whose blob another file of the same
+	// upload carried: a hard link to it, or identical bytes.
+	Deduplicated int
 }
 
 // UploadFiles makes every file a blob of repo, filling each file's Digest.
@@ -204,7 +207,10 @@ type UploadStats struct {
 // the registry confirms; 429 and 5xx answers are retried with backoff
 // (TransferOptions.Retry), and the final error (a *TransferError inside)
 // says what failed and how many bytes moved. Files move in parallel,
-// Concurrency at a time.
+// Concurrency at a time. Identical bytes move once: hard links to one
+// inode, and files with equal digests (files that share a size are hashed
+// first to find them), are one blob, sent once; every file still gets its
+// Digest (UploadStats.Deduplicated counts the followers).
 func UploadFiles(ctx context.Context, repo *remote.Repository, files []File, opts TransferOptions) (stats UploadStats, err error) {
 	t := newTransferClient(repo, opts)
 	prog := progressFrom(ctx, opts)
@@ -215,6 +221,14 @@ func UploadFiles(ctx context.Context, repo *remote.Repository, files []File, opt
 	prog.Start(len(files), total)
 	defer func() { prog.Finish(err) }()
 
+	// Identical bytes move once: hard links to one file, and files of one
+	// size (hashed first to compare them), follow one leader and are
+	// neither looked up nor sent themselves.
+	leader, hashFirst, err := sameBytes(files)
+	if err != nil {
+		return stats, err
+	}
+
 	// First every digest the cache knows (and every small file's) is
 	// looked up with a HEAD, several at a time since no data moves; then
 	// the missing files are sent, Concurrency at a time.
@@ -224,8 +238,11 @@ func UploadFiles(ctx context.Context, repo *remote.Repository, files []File, opt
 	g.SetLimit(max(4*opts.concurrency(), 16))
 	for i := range files {
 		f := &files[i]
+		if leader[i] != i {
+			continue
+		}
 		g.Go(func() error {
-			p, err := t.probeFile(gctx, f, opts.Cache)
+			p, err := t.probeFile(gctx, f, opts.Cache, hashFirst[i])
 			if err != nil {
 				return fmt.Errorf("uploading %s: %w", f.Path, err)
 			}
@@ -242,11 +259,22 @@ func UploadFiles(ctx context.Context, repo *remote.Repository, files []File, opt
 	if err := g.Wait(); err != nil {
 		return stats, err
 	}
+	byDigest := map[string]int{}
+	for i := range files {
+		if leader[i] != i || probes[i].known == "" {
+			continue
+		}
+		if j, ok := byDigest[probes[i].known.String()]; ok {
+			leader[i] = j
+			continue
+		}
+		byDigest[probes[i].known.String()] = i
+	}
 	g, gctx = errgroup.WithContext(ctx)
 	g.SetLimit(opts.concurrency())
 	for i := range files {
 		f := &files[i]
-		if probes[i].present {
+		if probes[i].present || leader[i] != i {
 			continue
 		}
 		g.Go(func() error {
@@ -267,8 +295,19 @@ func UploadFiles(ctx context.Context, repo *remote.Repository, files []File, opt
 	if err := g.Wait(); err != nil {
 		return stats, err
 	}
+	for i := range files {
+		if j := leadOf(leader, i); j != i {
+			files[i].Digest = files[j].Digest
+			outcomes[i] = upDeduplicated
+			fp := prog.File(files[i].Path, files[i].Size)
+			fp.Skip()
+			fp.Done(nil)
+		}
+	}
 	for i, o := range outcomes {
 		switch o {
+		case upDeduplicated:
+			stats.Deduplicated++
 		case upSent:
 			stats.Uploaded++
 			stats.BytesUploaded += files[i].Size
@@ -280,6 +319,55 @@ func UploadFiles(ctx context.Context, repo *remote.Repository, files []File, opt
 		}
 	}
 	return stats, nil
+}
+
+// upDeduplicated: another file of the upload carried the file's bytes.
+// (Kept apart from the other outcomes in upload.go, which is the HTTP side.)
+const upDeduplicated = upMounted + 1
+
+// sameBytes finds the files of one upload that need not be sent: for each
+// file the index of the file whose blob serves it (itself, or an earlier
+// hard link to the same inode), and whether it must be hashed before its
+// upload because another file, not a hard link of it, has its size (the
+// caller then follows the first of equal digests).
+func sameBytes(files []File) (leader []int, hashFirst []bool, err error) {
+	leader = make([]int, len(files))
+	hashFirst = make([]bool, len(files))
+	infos := make([]os.FileInfo, len(files))
+	bySize := map[int64][]int{} // leaders of each size
+	for i := range files {
+		leader[i] = i
+		fi, err := os.Stat(files[i].Abs)
+		if err != nil {
+			return nil, nil, fmt.Errorf("uploading %s: %w", files[i].Path, err)
+		}
+		infos[i] = fi
+		for _, j := range bySize[fi.Size()] {
+			if os.SameFile(infos[j], fi) {
+				leader[i] = j
+				break
+			}
+		}
+		if leader[i] == i {
+			bySize[fi.Size()] = append(bySize[fi.Size()], i)
+		}
+	}
+	for _, same := range bySize {
+		if len(same) > 1 {
+			for _, i := range same {
+				hashFirst[i] = true
+			}
+		}
+	}
+	return leader, hashFirst, nil
+}
+
+// leadOf follows leader from i to the file whose blob serves i.
+func leadOf(leader []int, i int) int {
+	for leader[i] != i {
+		i = leader[i]
+	}
+	return i
 }
 
 // DownloadBlob fetches the blob desc from repo into the file at dst

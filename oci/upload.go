@@ -66,10 +66,11 @@ type probe struct {
 	present   bool
 }
 
-// probeFile looks f up: a digest from the cache (or a small file hashed
-// now), then a HEAD for it. A present blob gives f its Digest. The HEADs
-// of a push run several times Concurrency at once: they move no data.
-func (t *transferClient) probeFile(ctx context.Context, f *File, cache DigestCache) (probe, error) {
+// probeFile looks f up: a digest from the cache (or a small file, or one
+// with hashFirst, hashed now), then a HEAD for it. A present blob gives f
+// its Digest. The HEADs of a push run several times Concurrency at once:
+// they move no data.
+func (t *transferClient) probeFile(ctx context.Context, f *File, cache DigestCache, hashFirst bool) (probe, error) {
 	ctx = t.scoped(ctx, "pull", "push")
 	var p probe
 	abs, err := filepath.Abs(f.Abs)
@@ -93,7 +94,7 @@ func (t *transferClient) probeFile(ctx context.Context, f *File, cache DigestCac
 	small := f.Size <= smallFileSize
 	p.known = cache.lookup(abs, fi0)
 	p.fromCache = p.known != ""
-	if p.known == "" && small {
+	if p.known == "" && (small || hashFirst) {
 		// Small files are hashed first: one HEAD then finds a blob the
 		// registry has, and one PUT sends it.
 		if p.known, err = u.hashFile(); err != nil {

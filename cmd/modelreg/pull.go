@@ -24,7 +24,7 @@ func pullCommand() *cli.Command {
 			"Example:\n  modelreg pull registry.example.com/team/sentiment:production /models --key release.pub --policy policy.yaml",
 		Flags: []cli.Flag{
 			outputFlag,
-			&cli.StringSliceFlag{Name: "include", Usage: "only files matching `GLOB` (path, or base name when it has no '/'; repeatable)"},
+			&cli.StringSliceFlag{Name: "include", Usage: "only files matching `GLOB` (** spans folders; a pattern without '/' also matches base names; repeatable)"},
 			&cli.StringSliceFlag{Name: "key", Usage: "public key `FILE`: require a valid signature by one of the keys (repeatable)"},
 			&cli.StringFlag{Name: "policy", Usage: "policy `FILE`: require the rules of the alias in REF to pass"},
 			&cli.IntFlag{Name: "concurrency", Value: oci.DefaultConcurrency, Usage: "files downloaded at once"},

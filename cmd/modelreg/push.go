@@ -20,7 +20,10 @@ func pushCommand() *cli.Command {
 		ArgsUsage: "REF DIR",
 		Description: "Packs every file of DIR as one layer of a CNCF ModelPack v1 artifact and pushes it.\n" +
 			"Without a version tag in REF the next free vN is allocated and latest moves to it;\n" +
-			"pushing identical files and metadata again reports the existing version.\n\n" +
+			"pushing identical files and metadata again reports the existing version.\n" +
+			"Every file is pushed, dot-files included, except .git, .cache/huggingface and what\n" +
+			".modelregignore (gitignore syntax) excludes; links leaving DIR and files that look like\n" +
+			"credentials are refused, each named, before anything is uploaded.\n\n" +
 			"Example:\n  modelreg push localhost:5000/team/sentiment ./model --alias candidate \\\n" +
 			"    --dataset localhost:5000/data/reviews:v2 --source https://git.example.com/ml/sentiment --revision $(git rev-parse HEAD)",
 		Flags: []cli.Flag{
@@ -34,6 +37,8 @@ func pushCommand() *cli.Command {
 			&cli.StringFlag{Name: "revision", Usage: "source commit (org.opencontainers.image.revision)"},
 			&cli.StringSliceFlag{Name: "annotation", Aliases: []string{"a"}, Usage: "manifest annotation `KEY=VALUE` (repeatable)"},
 			&cli.IntFlag{Name: "concurrency", Value: oci.DefaultConcurrency, Usage: "files uploaded at once"},
+			&cli.BoolFlag{Name: "follow-external-links", Usage: "push the files that symbolic links leaving DIR point at (refused by default)"},
+			&cli.BoolFlag{Name: "allow-credentials", Usage: "push files that look like credentials (.env, .netrc, private keys, docker auths; refused by default)"},
 		},
 		Action: func(c *cli.Context) error {
 			if err := exactArgs(c, "REF", "DIR"); err != nil {
@@ -65,6 +70,9 @@ func pushCommand() *cli.Command {
 				Source:      c.String("source"),
 				Revision:    c.String("revision"),
 				Annotations: ann,
+
+				FollowExternalLinks: c.Bool("follow-external-links"),
+				AllowCredentials:    c.Bool("allow-credentials"),
 			})
 			if bars != nil {
 				bars.Wait()
@@ -84,6 +92,13 @@ func pushCommand() *cli.Command {
 			fmt.Fprintf(w, "  digest: %s\n  tags:   %s\n", res.Digest, strings.Join(res.Tags, ", "))
 			fmt.Fprintf(w, "  files:  %d (%d uploaded, %d already in the registry, %s sent)\n",
 				len(res.Files), res.BlobsUploaded, res.BlobsSkipped, humanBytes(res.BytesUploaded))
+			if res.BlobsDeduplicated > 0 {
+				fmt.Fprintf(w, "          %d with the bytes of another file, sent once\n", res.BlobsDeduplicated)
+			}
+			fmt.Fprintf(w, "  skipped: %d\n", res.SkippedCount)
+			for _, s := range res.Skipped {
+				fmt.Fprintf(w, "    %s (%s)\n", s.Path, s.Reason)
+			}
 			return nil
 		},
 	}
