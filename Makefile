@@ -5,6 +5,7 @@
 #   make bench   transfer benchmark (also builds modctl, tools/modctl/go.mod)
 #   make test    unit tests, then the e2e suite against real registries
 #   make lint    gofmt, go vet, staticcheck
+#   make race    unit tests (and the root package's in-process registry) under -race
 #   make demo    scripts/demo.sh on the embedded registry
 #
 # The e2e suite needs .tools/bin/{cosign,oras,registry} (make tools) and
@@ -28,7 +29,7 @@ E2E_PARALLEL ?= 4
 # files; .tools/ holds binaries; demo-work/ is scratch of the demo).
 GO_FILES = $(shell find . -name '*.go' -not -path './.git/*' -not -path './.tools/*' -not -path './tools/*' -not -path './demo-work/*')
 
-.PHONY: build tools test unit e2e lint demo bench
+.PHONY: build tools test unit e2e lint demo bench race
 
 build:
 	$(GO) build -o bin/modelreg ./cmd/modelreg
@@ -62,6 +63,12 @@ test: tools build
 
 unit:
 	$(UNIT_TEST)
+
+# The unit packages under the race detector, the root package's tests with
+# the embedded registry (olareg in-process, as `modelreg serve` runs it)
+# included. Several minutes on 2 cores: instrumented builds and slower runs.
+race:
+	$(GO) test -race $$($(GO) list ./... | grep -v '/e2e$$')
 
 e2e: tools
 	$(E2E_TEST)

@@ -14,6 +14,7 @@ package modelreg
 
 import (
 	"context"
+	"time"
 
 	"oras.land/oras-go/v2/registry/remote"
 
@@ -36,6 +37,11 @@ type Options struct {
 	// NoDigestCache turns off the file digest cache under the user's
 	// cache folder.
 	NoDigestCache bool
+	// Now is the clock that stamps promotion records (promotedAt) and
+	// judges their age against a policy's promoters.maxAge at deploy
+	// time. If nil, time.Now is used; tests set it to make old records
+	// without waiting.
+	Now func() time.Time
 }
 
 // Client runs modelreg's use cases against registries.
@@ -53,6 +59,14 @@ func New(opts Options) (*Client, error) {
 		return nil, err
 	}
 	return &Client{opts: opts, oci: c, accepted: defaultAcceptedRecords()}, nil
+}
+
+// now reads the client's clock (Options.Now).
+func (c *Client) now() time.Time {
+	if c.opts.Now != nil {
+		return c.opts.Now()
+	}
+	return time.Now()
 }
 
 func (c *Client) transfer() oci.TransferOptions {

@@ -358,7 +358,7 @@ func (c *Client) recordRule(ctx context.Context, repo *remote.Repository, ref oc
 	default:
 		maxAge := pol.PromotionMaxAge(alias)
 		at, perr := time.Parse(time.RFC3339, match.PromotedAt)
-		if maxAge > 0 && (perr != nil || time.Since(at) > maxAge) {
+		if maxAge > 0 && (perr != nil || c.now().Sub(at) > maxAge) {
 			rule.Reason = fmt.Sprintf("the newest promotion record (sequence %d, %s) is older than the policy's promoters.maxAge of %s: promote the version again to renew it", match.Sequence, match.PromotedAt, maxAge)
 			break
 		}

@@ -247,7 +247,7 @@ func actor() string {
 func (c *Client) writeRecord(ctx context.Context, ref oci.Reference, key *signing.PrivateKey, p PromotionPredicate) (*PromotionRecord, error) {
 	p.Signer = key.ID
 	p.Actor = actor()
-	p.PromotedAt = time.Now().UTC().Format(time.RFC3339)
+	p.PromotedAt = c.now().UTC().Format(time.RFC3339)
 	raw, err := json.Marshal(p)
 	if err != nil {
 		return nil, err

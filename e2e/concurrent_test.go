@@ -19,7 +19,8 @@ const concurrentPushes = 10
 // content at the same moment against one repository: every push gets its
 // own version, v1..v10, and each version tag resolves to that push's
 // content. All ten share the silero weights blob, so they also upload the
-// same blob concurrently.
+// same blob concurrently, on every registry of the fleet (docker-registry
+// 2.8 included: version allocation must hold on each).
 func TestConcurrentPush(t *testing.T) {
 	t.Parallel()
 	forEachRegistry(t, func(t *testing.T, r *registry) {
@@ -107,7 +108,7 @@ func TestConcurrentPush(t *testing.T) {
 			c.ok("pull", r.ref(repo, ":"+v), out)
 			assertSameFiles(t, dirs[i], out)
 		}
-	}, regOlareg, regDistribution)
+	}, regOlareg, regDistribution, regDocker28)
 }
 
 // sortedVersions sorts "vN" tags by N; other strings sort first.

@@ -17,8 +17,9 @@ import (
 	"oras.land/oras-go/v2"
 )
 
-// The refusal tests: each bad input fails with a clear message and exit
-// code 1 or 3, and the target folder (pre-existing, with a sentinel file)
+// The refusal tests: each bad input fails with its own exit code (1 for
+// damaged or hostile content, 3 for a failed signature or policy check)
+// and a precise message, and the target folder (pre-existing, with a sentinel file)
 // is left exactly as it was, with nothing written beside it.
 
 // TestRefuseTamperedBlob corrupts one stored blob on the registry's disk
@@ -38,8 +39,10 @@ func TestRefuseTamperedBlob(t *testing.T) {
 
 		tamperBlob(t, r, repo, fileSHA256(t, calib))
 		target, parent := targetWithSentinel(t)
-		res := c.fails([]int{exitError, exitDenied}, "pull", r.ref(repo, ":"+p.Version), target)
-		wantStderr(t, res, `digest|integrity|checksum|mismatch|corrupt|tamper`)
+		// Damaged content is an integrity error (exit 1), not a denial:
+		// no signature or policy was asked for.
+		res := c.fails([]int{exitError}, "pull", r.ref(repo, ":"+p.Version), target)
+		wantStderr(t, res, `blob `+regexp.QuoteMeta(fileSHA256(t, calib))+`: integrity check failed: content does not match its descriptor \(its bytes hash to sha256:[0-9a-f]{64}\); the registry holds damaged or tampered data`)
 		parent.assertUnchanged(t, res)
 	})
 }
@@ -86,8 +89,8 @@ func TestRefusePathEscape(t *testing.T) {
 					outside = tc.setup(t, target)
 				}
 				parent := takeSnapshot(t, filepath.Dir(target))
-				res := c.fails([]int{exitError, exitDenied}, "pull", r.ref(repo, ":v1"), target)
-				wantStderr(t, res, `outside|escape|absolute|unsafe|travers|symlink|not allowed|invalid path|`+regexp.QuoteMeta(evil))
+				res := c.fails([]int{exitError}, "pull", r.ref(repo, ":v1"), target)
+				wantStderr(t, res, `integrity check failed: .*file path "`+regexp.QuoteMeta(evil)+`" [^\n]*; refusing to write outside the target folder`)
 				parent.assertUnchanged(t, res)
 				if filepath.IsAbs(evil) {
 					if _, err := os.Lstat(evil); !errors.Is(err, fs.ErrNotExist) {

@@ -17,6 +17,8 @@ import (
 // EmbeddedRegistry is the registry of `modelreg serve`: olareg v0.2.2
 // in-process, one OCI image layout per repository under a root folder, so
 // data survives restarts. It supports the referrers API and tag deletion.
+// Requests pass through repoGate, which orders a data race in olareg
+// v0.2.2's directory store (see serve_gate.go).
 type EmbeddedRegistry struct {
 	// Addr is the address it listens on, e.g. 127.0.0.1:5000.
 	Addr string
@@ -46,7 +48,7 @@ func NewEmbeddedRegistry(addr, root string) (*EmbeddedRegistry, error) {
 	}
 	return &EmbeddedRegistry{
 		Addr: ln.Addr().String(),
-		srv:  &http.Server{Handler: reg, ReadHeaderTimeout: 30 * time.Second},
+		srv:  &http.Server{Handler: newRepoGate(reg), ReadHeaderTimeout: 30 * time.Second},
 		reg:  reg,
 		ln:   ln,
 	}, nil
