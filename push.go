@@ -137,7 +137,7 @@ func (c *Client) Push(ctx context.Context, refStr, dir string, opts PushOptions)
 	}
 	if !existed {
 		if err := repo.Manifests().Push(ctx, pkg.ManifestDesc, strings.NewReader(string(pkg.Manifest))); err != nil && !errors.Is(err, orasErrdef.ErrAlreadyExists) {
-			return nil, fmt.Errorf("push %s: manifest: %w", ref.Name(), err)
+			return nil, fmt.Errorf("push %s: manifest: %w", ref.Name(), oci.ExplainManifestRefusal(err))
 		}
 	}
 

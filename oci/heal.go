@@ -11,6 +11,8 @@ import (
 
 	"oras.land/oras-go/v2/registry/remote/auth"
 	"oras.land/oras-go/v2/registry/remote/errcode"
+
+	"github.com/modelreg/modelreg/mediatypes"
 )
 
 // Which failures another try can heal. A broken connection, a timeout, a
@@ -78,13 +80,15 @@ func healingStatus(code int) bool {
 	return code >= 500
 }
 
-// authAdvice is what to do about a 401 or 403 ("" for other codes).
+// authAdvice is what to do about a 401, 403 or 413 ("" for other codes).
 func authAdvice(code int) string {
 	switch code {
 	case http.StatusUnauthorized:
 		return "log in to the registry (docker login HOST, or oras login HOST) or check the credentials for it in the docker config"
 	case http.StatusForbidden:
 		return "the credentials are valid but not allowed to do this: ask for push or pull rights on the repository, or log in as another user"
+	case http.StatusRequestEntityTooLarge:
+		return "the registry or a proxy in front of it refuses request bodies this large: push with a smaller --chunk-size (or MODELREG_CHUNK_SIZE), e.g. 64MiB"
 	}
 	return ""
 }
@@ -109,4 +113,70 @@ func withAdvice(err error) error {
 		return &adviceError{err: err, advice: advice}
 	}
 	return err
+}
+
+// minChunkSize is the smallest PATCH body a 413 makes the upload try
+// (1 MiB): below it the limit is not a size a model can be sent in.
+const minChunkSize = 1 << 20
+
+// chunkSize is the PATCH body size: TransferOptions.ChunkSize, or less once
+// the registry refused a larger body.
+func (t *transferClient) chunkSize() int64 {
+	c := t.opts.chunkSize()
+	if m := t.maxBody.Load(); m > 0 && m < c {
+		return m
+	}
+	return c
+}
+
+// shrinkChunk notes that a body of n bytes was refused as too large and
+// returns the chunk size to try next (half, at least minChunkSize), for
+// this file and the ones after it; false when n was already that small.
+func (t *transferClient) shrinkChunk(n int64) (int64, bool) {
+	if n <= minChunkSize {
+		return 0, false
+	}
+	next := max(n/2, minChunkSize)
+	for {
+		cur := t.maxBody.Load()
+		if cur > 0 && cur <= next {
+			return cur, true
+		}
+		if t.maxBody.CompareAndSwap(cur, next) {
+			return next, true
+		}
+	}
+}
+
+// isTooLarge reports whether err is a 413 answer.
+func isTooLarge(err error) bool {
+	var re *registryError
+	return err != nil && errors.As(err, &re) && re.StatusCode == http.StatusRequestEntityTooLarge
+}
+
+// ExplainManifestRefusal adds to err, the failure of a manifest PUT, what
+// would help when the registry refused the manifest for its media types
+// (the ModelPack config type mediatypes.ModelConfig, the artifactType, the
+// layer types): GitLab checks them against a fixed list and answers 400
+// MANIFEST_INVALID "unknown media type"; Quay answers MANIFEST_INVALID or
+// 415 unless its config allows the type. Other errors come back as they
+// are.
+func ExplainManifestRefusal(err error) error {
+	var resp *errcode.ErrorResponse
+	if err == nil || !errors.As(err, &resp) {
+		return err
+	}
+	refused := resp.StatusCode == http.StatusUnsupportedMediaType
+	for _, e := range resp.Errors {
+		if e.Code == "MANIFEST_INVALID" || e.Code == "UNSUPPORTED" || strings.Contains(strings.ToLower(e.Message+fmt.Sprint(e.Detail)), "media type") {
+			refused = true
+		}
+	}
+	if !refused || resp.StatusCode >= 500 {
+		return err
+	}
+	return &adviceError{err: err, advice: fmt.Sprintf("the registry refuses this manifest, most likely for its media types (config %s, artifactType %s): "+
+		"on Quay, set FEATURE_GENERAL_OCI_SUPPORT: true and list %s with the layer types under ALLOWED_OCI_ARTIFACT_TYPES in config.yaml; "+
+		"GitLab's registry accepts only the media types on its own list, so use a registry that takes OCI artifacts (distribution, Harbor, Zot, ECR, GHCR)",
+		mediatypes.ModelConfig, mediatypes.ArtifactTypeModel, mediatypes.ModelConfig)}
 }

@@ -271,7 +271,8 @@ type transferClient struct {
 	registry string
 	repo     string
 	opts     TransferOptions
-	noPatch  atomic.Bool // the registry refused a PATCH: upload monolithically
+	noPatch  atomic.Bool  // the registry refused a PATCH: upload monolithically
+	maxBody  atomic.Int64 // a body size the registry took for too large (413), 0 if none
 }
 
 var sharedTransport = sync.OnceValue(func() *http.Transport {

@@ -1,0 +1,55 @@
+package modelreg_test
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/olareg/olareg"
+	"github.com/olareg/olareg/config"
+
+	"github.com/modelreg/modelreg"
+	"github.com/modelreg/modelreg/internal/faultproxy"
+)
+
+// A registry that refuses the ModelPack media types (GitLab's answer,
+// replayed by faultproxy in front of olareg) fails the push with an error
+// that says so and names the settings that would help.
+func TestPushManifestMediaTypeRefused(t *testing.T) {
+	reg := olareg.New(config.Config{Storage: config.ConfigStorage{StoreType: config.StoreMem}})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: reg}
+	go srv.Serve(ln)
+	p, err := faultproxy.New("http://"+ln.Addr().String(), faultproxy.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close(); srv.Close(); reg.Close() })
+	p.Inject(faultproxy.Fault{Kind: faultproxy.Status, Status: http.StatusBadRequest, Method: "PUT", PathContains: "/manifests/",
+		Body: `{"errors":[{"code":"MANIFEST_INVALID","message":"manifest invalid","detail":"unknown media type: application/vnd.cncf.model.config.v1+json"}]}`})
+
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "config.json"), []byte(`{"model_type":"bert"}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c, err := modelreg.New(modelreg.Options{NoDigestCache: true, DockerConfig: filepath.Join(t.TempDir(), "config.json")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Push(context.Background(), p.Addr()+"/m/gitlab", dir, modelreg.PushOptions{})
+	if err == nil {
+		t.Fatal("a push to a registry refusing the manifest succeeded")
+	}
+	for _, want := range []string{"manifest invalid", "application/vnd.cncf.model.config.v1+json", "ALLOWED_OCI_ARTIFACT_TYPES", "GitLab"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+	}
+}
