@@ -34,6 +34,11 @@ type PushOptions struct {
 	Source, Revision string
 	// Annotations are extra manifest annotations.
 	Annotations map[string]string
+	// ChunkSize is the body size in bytes of one PATCH of a chunked
+	// upload, for a registry or proxy that limits body sizes. If ≤ 0, the
+	// rest of a file goes in one PATCH (oci.DefaultChunkSize); a 413
+	// answer halves it either way.
+	ChunkSize int64
 }
 
 // FileInfo describes one file of a model version.
@@ -108,6 +113,7 @@ func (c *Client) Push(ctx context.Context, refStr, dir string, opts PushOptions)
 
 	topts := c.transfer()
 	topts.MountFrom = mountSources(ref, opts)
+	topts.ChunkSize = opts.ChunkSize
 	stats, err := oci.UploadFiles(ctx, repo, files, topts)
 	if err != nil {
 		return nil, fmt.Errorf("push %s: %w", ref.Name(), err)

@@ -16,10 +16,10 @@ import (
 	"github.com/modelreg/modelreg/internal/faultproxy"
 )
 
-// A registry that refuses the ModelPack media types (GitLab's answer,
-// replayed by faultproxy in front of olareg) fails the push with an error
-// that says so and names the settings that would help.
-func TestPushManifestMediaTypeRefused(t *testing.T) {
+// proxiedOlareg starts olareg in memory behind faultproxy; both stop
+// when the test ends.
+func proxiedOlareg(t *testing.T) *faultproxy.Proxy {
+	t.Helper()
 	reg := olareg.New(config.Config{Storage: config.ConfigStorage{StoreType: config.StoreMem}})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -32,6 +32,45 @@ func TestPushManifestMediaTypeRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { p.Close(); srv.Close(); reg.Close() })
+	return p
+}
+
+func testClient(t *testing.T) *modelreg.Client {
+	t.Helper()
+	c, err := modelreg.New(modelreg.Options{NoDigestCache: true, DockerConfig: filepath.Join(t.TempDir(), "config.json")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// PushOptions.ChunkSize (--chunk-size, MODELREG_CHUNK_SIZE) bounds every
+// PATCH body.
+func TestPushChunkSize(t *testing.T) {
+	p := proxiedOlareg(t)
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "model.safetensors"), make([]byte, 5<<20+1), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := testClient(t).Push(context.Background(), p.Addr()+"/m/chunks", dir, modelreg.PushOptions{ChunkSize: 1 << 20}); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, r := range p.Requests() {
+		if r.Method == http.MethodPatch {
+			n++
+		}
+	}
+	if n != 6 {
+		t.Errorf("%d PATCH requests for 5 MiB + 1 B in chunks of 1 MiB, want 6", n)
+	}
+}
+
+// A registry that refuses the ModelPack media types (GitLab's answer,
+// replayed by faultproxy in front of olareg) fails the push with an error
+// that says so and names the settings that would help.
+func TestPushManifestMediaTypeRefused(t *testing.T) {
+	p := proxiedOlareg(t)
 	p.Inject(faultproxy.Fault{Kind: faultproxy.Status, Status: http.StatusBadRequest, Method: "PUT", PathContains: "/manifests/",
 		Body: `{"errors":[{"code":"MANIFEST_INVALID","message":"manifest invalid","detail":"unknown media type: application/vnd.cncf.model.config.v1+json"}]}`})
 
@@ -39,11 +78,7 @@ func TestPushManifestMediaTypeRefused(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "config.json"), []byte(`{"model_type":"bert"}`), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	c, err := modelreg.New(modelreg.Options{NoDigestCache: true, DockerConfig: filepath.Join(t.TempDir(), "config.json")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = c.Push(context.Background(), p.Addr()+"/m/gitlab", dir, modelreg.PushOptions{})
+	_, err := testClient(t).Push(context.Background(), p.Addr()+"/m/gitlab", dir, modelreg.PushOptions{})
 	if err == nil {
 		t.Fatal("a push to a registry refusing the manifest succeeded")
 	}

@@ -10,6 +10,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/modelreg/modelreg"
+	"github.com/modelreg/modelreg/internal/size"
 	"github.com/modelreg/modelreg/oci"
 )
 
@@ -34,6 +35,7 @@ func pushCommand() *cli.Command {
 			&cli.StringFlag{Name: "revision", Usage: "source commit (org.opencontainers.image.revision)"},
 			&cli.StringSliceFlag{Name: "annotation", Aliases: []string{"a"}, Usage: "manifest annotation `KEY=VALUE` (repeatable)"},
 			&cli.IntFlag{Name: "concurrency", Value: oci.DefaultConcurrency, Usage: "files uploaded at once"},
+			&cli.StringFlag{Name: "chunk-size", EnvVars: []string{"MODELREG_CHUNK_SIZE"}, Usage: "upload files in chunks of at most `SIZE` (e.g. 64MiB), for a registry or proxy that limits request bodies (default: the rest of a file in one chunk)"},
 		},
 		Action: func(c *cli.Context) error {
 			if err := exactArgs(c, "REF", "DIR"); err != nil {
@@ -51,6 +53,12 @@ func pushCommand() *cli.Command {
 				}
 				ann[k] = v
 			}
+			var chunk int64
+			if s := c.String("chunk-size"); s != "" {
+				if chunk, err = size.Parse(s); err != nil {
+					return usageError{fmt.Errorf("--chunk-size (or MODELREG_CHUNK_SIZE): %w", err)}
+				}
+			}
 			cl, err := client(c)
 			if err != nil {
 				return err
@@ -65,6 +73,7 @@ func pushCommand() *cli.Command {
 				Source:      c.String("source"),
 				Revision:    c.String("revision"),
 				Annotations: ann,
+				ChunkSize:   chunk,
 			})
 			if bars != nil {
 				bars.Wait()
