@@ -67,6 +67,10 @@ type PushResult struct {
 	BlobsUploaded int   `json:"blobsUploaded"`
 	BlobsSkipped  int   `json:"blobsSkipped"`
 	BytesUploaded int64 `json:"bytesUploaded"`
+	// Warnings name files pushed as they are whose metadata could not be
+	// read (a safetensors header that breaks the format), and what was
+	// left out of the config for it.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // Push packs the files of dir as a ModelPack v1 model version and pushes it
@@ -129,6 +133,7 @@ func (c *Client) Push(ctx context.Context, refStr, dir string, opts PushOptions)
 		BlobsUploaded: stats.Uploaded,
 		BlobsSkipped:  stats.Skipped,
 		BytesUploaded: stats.BytesUploaded,
+		Warnings:      info.Warnings,
 	}
 	for _, f := range files {
 		res.Files = append(res.Files, FileInfo{Path: f.Path, Digest: f.Digest.String(), Size: f.Size, MediaType: f.Role.MediaType()})

@@ -2,6 +2,7 @@ package modelreg_test
 
 import (
 	"context"
+	"encoding/binary"
 	"net"
 	"net/http"
 	"os"
@@ -86,5 +87,27 @@ func TestPushManifestMediaTypeRefused(t *testing.T) {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not say %q", err, want)
 		}
+	}
+}
+
+// A safetensors file whose header breaks the format is pushed as it is,
+// and the result warns, naming it.
+func TestPushWarnsOnBadSafetensors(t *testing.T) {
+	p := proxiedOlareg(t)
+	dir := t.TempDir()
+	header := `{"w":{"dtype":"U8","shape":[1000],"data_offsets":[0,1000]}}`
+	f := append(binary.LittleEndian.AppendUint64(nil, uint64(len(header))), header...)
+	if err := os.WriteFile(filepath.Join(dir, "model.safetensors"), append(f, 0), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res, err := testClient(t).Push(context.Background(), p.Addr()+"/m/badheader", dir, modelreg.PushOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], "model.safetensors") {
+		t.Errorf("warnings %q, want one naming model.safetensors", res.Warnings)
+	}
+	if len(res.Files) != 1 {
+		t.Errorf("%d files pushed, want 1", len(res.Files))
 	}
 }

@@ -81,6 +81,9 @@ func pushCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
+			for _, w := range res.Warnings {
+				fmt.Fprintf(c.App.ErrWriter, "warning: %s\n", w)
+			}
 			if asJSON {
 				return printJSON(c.App.Writer, res)
 			}
