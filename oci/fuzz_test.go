@@ -8,6 +8,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"oras.land/oras-go/v2/registry"
 )
 
 // Native fuzz targets (go test -fuzz; `make fuzz` runs each for FUZZTIME)
@@ -30,6 +31,11 @@ func FuzzParseReference(f *testing.F) {
 		}
 		if r.Registry == "" || r.Repository == "" {
 			t.Fatalf("ParseReference(%q) = %+v without registry or repository", s, r)
+		}
+		if r.Tag != "" {
+			if err := (registry.Reference{Reference: r.Tag}).ValidateReferenceAsTag(); err != nil {
+				t.Fatalf("ParseReference(%q) kept tag %q, which is not a tag: %v", s, r.Tag, err)
+			}
 		}
 		again, err := ParseReference(r.String())
 		if err != nil {
