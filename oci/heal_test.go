@@ -113,3 +113,20 @@ func TestUploadRetriesOnlyWhatHeals(t *testing.T) {
 }
 
 func discardLog() *log.Logger { return log.New(io.Discard, "", 0) }
+
+// A token service that refuses the token (here: 404 for the realm) fails
+// after one challenge and one token request.
+func TestUploadTokenRefusedFailsAtOnce(t *testing.T) {
+	tr := startRegistry(t, false, faultproxy.Options{})
+	tr.proxy.Inject(faultproxy.Fault{Kind: faultproxy.Status, Status: http.StatusUnauthorized, PathContains: "/v2/",
+		Header: map[string]string{"WWW-Authenticate": `Bearer realm="` + tr.proxy.URL() + `/token",service="modelreg-test"`},
+		Body:   `{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}`})
+	files := []File{randomFile(t, t.TempDir(), "config.json", 100)}
+	_, err := UploadFiles(bg(t), tr.repo(t, "m/token"), files, TransferOptions{Retry: fastRetry})
+	if err == nil {
+		t.Fatal("an upload whose token was refused succeeded")
+	}
+	if n := tr.proxy.Stats().Requests; n != 2 {
+		t.Errorf("%d requests, want 2 (the challenge and the token request): a refused token was retried", n)
+	}
+}
