@@ -43,6 +43,12 @@ func TestUploadUnknownCAFailsAtOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	repo.Client = &auth.Client{Client: retry.DefaultClient, Cache: auth.NewCache()}
+	// The first request of pull, inspect and verify (through oras-go).
+	_, rerr := Resolve(bg(t), repo, Reference{Registry: repo.Reference.Registry, Repository: "m/tls", Tag: "v1"})
+	if rerr == nil || !strings.Contains(rerr.Error(), "SSL_CERT_FILE") {
+		t.Errorf("Resolve: error %v does not say how to trust the CA", rerr)
+	}
+	conns.Store(0)
 	files := []File{randomFile(t, t.TempDir(), "config.json", 100)}
 	_, err = UploadFiles(bg(t), repo, files, TransferOptions{Retry: fastRetry})
 	if err == nil {

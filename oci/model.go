@@ -58,7 +58,7 @@ func Resolve(ctx context.Context, repo *remote.Repository, ref Reference) (ocisp
 		if errors.Is(err, orasErrdef.ErrNotFound) {
 			return desc, fmt.Errorf("%s: %w", ref, errdef.ErrNotFound)
 		}
-		return desc, fmt.Errorf("resolving %s: %w", ref, err)
+		return desc, fmt.Errorf("resolving %s: %w", ref, withAdvice(err))
 	}
 	return desc, nil
 }
