@@ -84,3 +84,19 @@ func TestUploadBodyTooLargeGivesAdvice(t *testing.T) {
 		t.Errorf("%d bodies refused, want at most 5 (8 → 4 → 2 → 1 MiB)", n)
 	}
 }
+
+// A registry that takes neither PATCH nor a PUT of the whole file says
+// that no chunk size helps.
+func TestUploadBodyTooLargeWithoutPatch(t *testing.T) {
+	tr := startRegistry(t, false, faultproxy.Options{})
+	tr.proxy.Inject(faultproxy.Fault{Kind: faultproxy.Status, Status: http.StatusMethodNotAllowed, Method: "PATCH"})
+	tr.proxy.Inject(faultproxy.Fault{Kind: faultproxy.Status, Status: http.StatusRequestEntityTooLarge, Method: "PUT", MinBodyBytes: 2 << 20, Body: "too large"})
+	files := []File{randomFile(t, t.TempDir(), "big.safetensors", 6<<20)}
+	_, err := UploadFiles(bg(t), tr.repo(t, "m/413put"), files, TransferOptions{Retry: fastRetry})
+	if err == nil {
+		t.Fatal("an upload through a registry refusing PATCH and large PUTs succeeded")
+	}
+	if !strings.Contains(err.Error(), "no --chunk-size helps") || strings.Contains(err.Error(), "smaller --chunk-size") {
+		t.Errorf("error %q does not say that no chunk size helps", err)
+	}
+}

@@ -197,6 +197,10 @@ func (t *transferClient) uploadFile(ctx context.Context, f *File, cache DigestCa
 			d, err = u.chunked(ctx, nil)
 		}
 	}
+	var ae *adviceError
+	if isTooLarge(err) && t.noPatch.Load() && errors.As(err, &ae) {
+		ae.advice = "the registry takes no chunked uploads either, so no --chunk-size helps: the limit on request bodies must be raised on the registry or the proxy in front of it"
+	}
 	if err != nil {
 		return 0, err
 	}
