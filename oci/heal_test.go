@@ -136,3 +136,34 @@ func TestUploadTokenRefusedFailsAtOnce(t *testing.T) {
 		t.Errorf("%d requests, want 2 (the challenge and the token request): a refused token was retried", n)
 	}
 }
+
+// A plain-HTTP registry spoken to over TLS fails after one connection,
+// and the error names --plain-http.
+func TestUploadPlainHTTPRegistryOverTLSFailsAtOnce(t *testing.T) {
+	var conns atomic.Int64
+	srv := httptest.NewUnstartedServer(http.NotFoundHandler())
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.Config.ErrorLog = discardLog()
+	srv.Start()
+	defer srv.Close()
+	repo, err := remote.NewRepository(srv.Listener.Addr().String() + "/m/plain")
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo.Client = &auth.Client{Client: retry.DefaultClient, Cache: auth.NewCache()}
+	files := []File{randomFile(t, t.TempDir(), "config.json", 100)}
+	_, err = UploadFiles(bg(t), repo, files, TransferOptions{Retry: fastRetry})
+	if err == nil {
+		t.Fatal("a TLS upload to a plain-HTTP server succeeded")
+	}
+	if n := conns.Load(); n != 1 {
+		t.Errorf("%d connections, want 1", n)
+	}
+	if !strings.Contains(err.Error(), "pass --plain-http") {
+		t.Errorf("error %q does not name --plain-http", err)
+	}
+}
