@@ -1,7 +1,7 @@
 package oci
 
 import (
-	"bytes"
+	"bufio"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -79,12 +79,10 @@ func parseSafetensors(r io.ReaderAt, size int64) (safetensorsSummary, error) {
 	case n > uint64(size-8):
 		return s, fmt.Errorf("header length %d: longer than the %d bytes after it", n, size-8)
 	}
-	header := make([]byte, n)
-	if _, err := r.ReadAt(header, 8); err != nil {
-		return s, fmt.Errorf("reading the %d-byte header: %w", n, err)
-	}
 	dataLen := uint64(size-8) - n
-	tensors, err := decodeSafetensorsHeader(header)
+	// Decoded as a stream: memory grows with the tensor list, not with
+	// the header's bytes.
+	tensors, err := decodeSafetensorsHeader(io.NewSectionReader(r, 8, int64(n)))
 	if err != nil {
 		return s, err
 	}
@@ -131,13 +129,14 @@ type safetensor struct {
 
 // decodeSafetensorsHeader decodes the JSON header, refusing duplicate
 // keys: encoding/json would keep the last one silently, so the top level
-// is walked token by token.
-func decodeSafetensorsHeader(header []byte) ([]safetensor, error) {
-	trimmed := bytes.TrimRight(header, " ")
-	if len(trimmed) == 0 || trimmed[0] != '{' {
+// is walked token by token. Padding after the object may be any JSON
+// whitespace (the format pads with spaces).
+func decodeSafetensorsHeader(header io.Reader) ([]safetensor, error) {
+	br := bufio.NewReaderSize(header, 64<<10)
+	if b, err := br.Peek(1); err != nil || b[0] != '{' {
 		return nil, errors.New("the header does not start with '{'")
 	}
-	dec := json.NewDecoder(bytes.NewReader(trimmed))
+	dec := json.NewDecoder(br)
 	dec.UseNumber()
 	if _, err := dec.Token(); err != nil {
 		return nil, fmt.Errorf("header JSON: %w", err)
