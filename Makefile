@@ -6,6 +6,7 @@
 #   make test    unit tests, then the e2e suite against real registries
 #   make lint    gofmt, go vet, staticcheck
 #   make race    unit tests (and the root package's in-process registry) under -race
+#   make fuzz    each native fuzz target for FUZZTIME (10s)
 #   make demo    scripts/demo.sh on the embedded registry
 #
 # The e2e suite needs .tools/bin/{cosign,oras,registry} (make tools) and
@@ -29,7 +30,7 @@ E2E_PARALLEL ?= 4
 # files; .tools/ holds binaries; demo-work/ is scratch of the demo).
 GO_FILES = $(shell find . -name '*.go' -not -path './.git/*' -not -path './.tools/*' -not -path './tools/*' -not -path './demo-work/*')
 
-.PHONY: build tools test unit e2e lint demo bench race
+.PHONY: build tools test unit e2e lint demo bench race fuzz
 
 build:
 	$(GO) build -o bin/modelreg ./cmd/modelreg
@@ -81,6 +82,26 @@ lint:
 
 demo: build
 	./scripts/demo.sh
+
+# Native Go fuzz targets, PACKAGE:TARGET, each run for FUZZTIME. go test
+# -fuzz takes one target at a time. A short minimize time keeps the
+# fuzzer fuzzing: minimizing each new input for the default 60 s stalls a
+# 10 s run (the policy target, with CEL, most). A crasher lands in
+# PACKAGE/testdata/fuzz/TARGET/; commit it and it runs with every go test.
+FUZZTIME ?= 10s
+FUZZ_TARGETS := \
+	./oci:FuzzParseReference \
+	./oci:FuzzDecodeModel \
+	./oci:FuzzParseSafetensors \
+	./oci:FuzzIncludeMatch \
+	./policy:FuzzParse
+
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t#*:}; \
+		echo "+ go test -run '^$$' -fuzz '^$$name$$' -fuzztime $(FUZZTIME) $$pkg"; \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 1s -parallel 1 $$pkg; \
+	done
 
 # Transfer benchmark (bench/): modelreg vs the oras and modctl CLIs vs the
 # raw limit of the registry, on loopback and through a capped, delayed link;

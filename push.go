@@ -40,6 +40,11 @@ type PushOptions struct {
 	// AllowCredentials pushes files that look like credentials; if false
 	// they are refused unless a .modelregignore leaves them out.
 	AllowCredentials bool
+	// ChunkSize is the body size in bytes of one PATCH of a chunked
+	// upload, for a registry or proxy that limits body sizes. If ≤ 0, the
+	// rest of a file goes in one PATCH (oci.DefaultChunkSize); a 413
+	// answer halves it either way.
+	ChunkSize int64
 }
 
 // FileInfo describes one file of a model version.
@@ -77,6 +82,10 @@ type PushResult struct {
 	// number.
 	Skipped      []oci.SkippedPath `json:"skipped"`
 	SkippedCount int               `json:"skippedCount"`
+	// Warnings name files pushed as they are whose metadata could not be
+	// read (a safetensors header that breaks the format), and what was
+	// left out of the config for it.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // Push packs the files of dir as a ModelPack v1 model version and pushes it
@@ -130,6 +139,7 @@ func (c *Client) Push(ctx context.Context, refStr, dir string, opts PushOptions)
 
 	topts := c.transfer()
 	topts.MountFrom = mountSources(ref, opts)
+	topts.ChunkSize = opts.ChunkSize
 	stats, err := oci.UploadFiles(ctx, repo, files, topts)
 	if err != nil {
 		return nil, fmt.Errorf("push %s: %w", ref.Name(), err)
@@ -149,6 +159,7 @@ func (c *Client) Push(ctx context.Context, refStr, dir string, opts PushOptions)
 		BlobsDeduplicated: stats.Deduplicated,
 		Skipped:           scan.Skipped,
 		SkippedCount:      len(scan.Skipped),
+		Warnings:          info.Warnings,
 	}
 	if res.Skipped == nil {
 		res.Skipped = []oci.SkippedPath{}
@@ -166,7 +177,7 @@ func (c *Client) Push(ctx context.Context, refStr, dir string, opts PushOptions)
 	}
 	if !existed {
 		if err := repo.Manifests().Push(ctx, pkg.ManifestDesc, strings.NewReader(string(pkg.Manifest))); err != nil && !errors.Is(err, orasErrdef.ErrAlreadyExists) {
-			return nil, fmt.Errorf("push %s: manifest: %w", ref.Name(), err)
+			return nil, fmt.Errorf("push %s: manifest: %w", ref.Name(), oci.ExplainManifestRefusal(err))
 		}
 	}
 

@@ -58,7 +58,7 @@ func Resolve(ctx context.Context, repo *remote.Repository, ref Reference) (ocisp
 		if errors.Is(err, orasErrdef.ErrNotFound) {
 			return desc, fmt.Errorf("%s: %w", ref, errdef.ErrNotFound)
 		}
-		return desc, fmt.Errorf("resolving %s: %w", ref, err)
+		return desc, fmt.Errorf("resolving %s: %w", ref, withAdvice(err))
 	}
 	return desc, nil
 }
@@ -92,6 +92,31 @@ func FetchModel(ctx context.Context, repo *remote.Repository, ref Reference, d d
 	if err != nil {
 		return nil, err
 	}
+	mv, err := decodeModel(desc, raw, ref, d)
+	if err != nil {
+		return nil, err
+	}
+	if cd := mv.Manifest.Config; cd.Size > 0 && cd.Size <= MaxManifestBytes && strings.HasSuffix(cd.MediaType, "json") {
+		var b []byte
+		err := retrySmall(ctx, func() error {
+			var err error
+			b, err = content.FetchAll(ctx, repo.Blobs(), cd)
+			if err != nil {
+				return fmt.Errorf("config blob %s: %w", cd.Digest, asIntegrity(err))
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		mv.Config = decodeConfig(b)
+	}
+	return mv, nil
+}
+
+// decodeModel decodes and checks manifest raw (digest d, fetched with
+// descriptor desc) as FetchModel does, all but the config.
+func decodeModel(desc ocispec.Descriptor, raw []byte, ref Reference, d digest.Digest) (*ModelVersion, error) {
 	desc.Digest, desc.Size = d, int64(len(raw))
 	mv := &ModelVersion{Descriptor: desc, Raw: raw}
 	if err := json.Unmarshal(raw, &mv.Manifest); err != nil {
@@ -108,24 +133,6 @@ func FetchModel(ctx context.Context, repo *remote.Repository, ref Reference, d d
 	desc.MediaType = ocispec.MediaTypeImageManifest
 	desc.ArtifactType = mv.Manifest.ArtifactType
 	mv.Descriptor = desc
-	if cd := mv.Manifest.Config; cd.Size > 0 && cd.Size <= MaxManifestBytes && strings.HasSuffix(cd.MediaType, "json") {
-		var b []byte
-		err := retrySmall(ctx, func() error {
-			var err error
-			b, err = content.FetchAll(ctx, repo.Blobs(), cd)
-			if err != nil {
-				return fmt.Errorf("config blob %s: %w", cd.Digest, asIntegrity(err))
-			}
-			return nil
-		})
-		if err != nil {
-			return nil, err
-		}
-		var cfg map[string]any
-		if json.Unmarshal(b, &cfg) == nil {
-			mv.Config = cfg
-		}
-	}
 	seen := map[string]bool{}
 	for _, l := range mv.Manifest.Layers {
 		p := layerPath(l)
@@ -153,6 +160,15 @@ func FetchModel(ctx context.Context, repo *remote.Repository, ref Reference, d d
 		}
 	}
 	return mv, nil
+}
+
+// decodeConfig decodes a JSON config blob; nil if it is not a JSON object.
+func decodeConfig(b []byte) map[string]any {
+	var cfg map[string]any
+	if json.Unmarshal(b, &cfg) != nil {
+		return nil
+	}
+	return cfg
 }
 
 func asIntegrity(err error) error {

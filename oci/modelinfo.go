@@ -2,7 +2,6 @@ package oci
 
 import (
 	"bufio"
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -24,6 +23,10 @@ type ModelInfo struct {
 	Precision    string   // e.g. "bfloat16", dominant dtype by bytes
 	Quantization string   // e.g. "gptq" (config.json quantization_config)
 	Licenses     []string // from the README.md model card's front matter
+	// Warnings name files that could not be read as their format says,
+	// and what was left unrecorded for it; they are not part of the
+	// config.
+	Warnings []string
 }
 
 // maxSafetensorsHeader is the reference implementation's cap on the JSON
@@ -38,12 +41,15 @@ const maxSmallFile = 4 << 20
 // (model_type, torch_dtype/dtype, quantization_config) and the README.md
 // front matter (license). It reads only headers and small files, never whole
 // weights. Unreadable or malformed files leave fields empty: a model is
-// pushed as it is.
+// pushed as it is. A .safetensors file whose header breaks the format
+// (parseSafetensors) adds a warning naming it, and no paramSize or
+// precision is taken from the weights.
 func InspectFiles(files []File) ModelInfo {
 	var info ModelInfo
 	formats := map[string]bool{}
 	var params int64
 	dtypeBytes := map[string]int64{}
+	var badHeaders []string
 	for _, f := range files {
 		if f.Role != mediatypes.RoleWeight {
 			continue
@@ -53,15 +59,25 @@ func InspectFiles(files []File) ModelInfo {
 		}
 		if strings.HasSuffix(strings.ToLower(f.Path), ".safetensors") {
 			n, dt, err := readSafetensorsHeader(f.Abs)
-			if err == nil {
-				params += n
-				for k, v := range dt {
-					dtypeBytes[k] += v
-				}
+			if err != nil {
+				badHeaders = append(badHeaders, fmt.Sprintf("%s: not a valid safetensors file: %v", f.Path, err))
+				continue
+			}
+			params += n
+			for k, v := range dt {
+				dtypeBytes[k] += v
 			}
 		}
 	}
 	info.Format = joinSorted(formats)
+	if len(badHeaders) > 0 {
+		// A sum over the readable files would be a wrong count, not a
+		// partial one: record none.
+		for _, w := range badHeaders {
+			info.Warnings = append(info.Warnings, w+"; paramSize and precision are not recorded")
+		}
+		params, dtypeBytes = 0, nil
+	}
 	if params > 0 {
 		info.ParamSize = FormatParamSize(params)
 	}
@@ -84,52 +100,6 @@ func joinSorted(set map[string]bool) string {
 	}
 	sort.Strings(s)
 	return strings.Join(s, ",")
-}
-
-// readSafetensorsHeader returns the parameter count and the bytes per dtype
-// of a safetensors file (format: 8-byte little-endian header length N, N
-// bytes of JSON {name: {dtype, shape, data_offsets}}, then the data).
-func readSafetensorsHeader(p string) (int64, map[string]int64, error) {
-	f, err := os.Open(p)
-	if err != nil {
-		return 0, nil, err
-	}
-	defer f.Close()
-	var n uint64
-	if err := binary.Read(f, binary.LittleEndian, &n); err != nil {
-		return 0, nil, err
-	}
-	if n == 0 || n > maxSafetensorsHeader {
-		return 0, nil, fmt.Errorf("header length %d out of range", n)
-	}
-	var header map[string]json.RawMessage
-	if err := json.NewDecoder(io.LimitReader(f, int64(n))).Decode(&header); err != nil {
-		return 0, nil, err
-	}
-	var params int64
-	bytesBy := map[string]int64{}
-	for name, raw := range header {
-		if name == "__metadata__" {
-			continue
-		}
-		var t struct {
-			Dtype       string  `json:"dtype"`
-			Shape       []int64 `json:"shape"`
-			DataOffsets []int64 `json:"data_offsets"`
-		}
-		if err := json.Unmarshal(raw, &t); err != nil {
-			return 0, nil, err
-		}
-		count := int64(1)
-		for _, d := range t.Shape {
-			count *= d
-		}
-		params += count
-		if len(t.DataOffsets) == 2 {
-			bytesBy[t.Dtype] += t.DataOffsets[1] - t.DataOffsets[0]
-		}
-	}
-	return params, bytesBy, nil
 }
 
 var safetensorsPrecision = map[string]string{

@@ -58,6 +58,16 @@ func ParseReference(s string) (Reference, error) {
 	} else if r.Reference != "" {
 		ref.Tag = r.Reference
 	}
+	// oras-go checks neither the tag it drops nor that "@" is followed by
+	// a digest ("a/b: @" parsed as tag " "; found by FuzzParseReference).
+	if strings.Contains(s, "@") && ref.Digest == "" {
+		return Reference{}, fmt.Errorf("%w: reference %q: no digest after \"@\"; want HOST[:PORT]/REPO@sha256:HEX", errdef.ErrInvalidInput, s)
+	}
+	if tag != "" {
+		if err := (registry.Reference{Reference: tag}).ValidateReferenceAsTag(); err != nil {
+			return Reference{}, fmt.Errorf("%w: reference %q: tag %q: a tag is up to 128 letters, digits, '_', '.' and '-', not starting with '.' or '-'", errdef.ErrInvalidInput, s, tag)
+		}
+	}
 	if ref.Tag == "" && ref.Digest == "" {
 		ref.Tag = DefaultTag
 	}

@@ -23,7 +23,10 @@ import (
 
 // RetryOptions bound how the transfer engine retries a request that failed
 // with a network error, 408, 429 or a 5xx answer (other than 501 and 505).
-// The zero value uses the defaults below.
+// Failures no retry heals (certificate and TLS errors, a host name that does
+// not resolve, missing credentials, 401, 403 and other 4xx) fail at once,
+// with advice on what to do (see heal.go). The zero value uses the defaults
+// below.
 type RetryOptions struct {
 	// MaxAttempts is how many tries in a row may fail before the transfer
 	// gives up. A try that moved bytes starts the count again, so a
@@ -93,7 +96,7 @@ func (b *backoff) retry(ctx context.Context, err error) error {
 	b.total++
 	b.lastErr = err
 	if !retryable(err) {
-		return err
+		return withAdvice(err)
 	}
 	b.failed++
 	if b.failed >= b.opts.maxAttempts() || b.total >= maxTotalAttempts {
@@ -156,6 +159,9 @@ func retryable(err error) bool {
 	var rt retryableError
 	if errors.As(err, &rt) {
 		return true
+	}
+	if p, _ := permanent(err); p {
+		return false
 	}
 	var re *registryError
 	if errors.As(err, &re) {
@@ -265,7 +271,8 @@ type transferClient struct {
 	registry string
 	repo     string
 	opts     TransferOptions
-	noPatch  atomic.Bool // the registry refused a PATCH: upload monolithically
+	noPatch  atomic.Bool  // the registry refused a PATCH: upload monolithically
+	maxBody  atomic.Int64 // a body size the registry took for too large (413), 0 if none
 }
 
 var sharedTransport = sync.OnceValue(func() *http.Transport {

@@ -190,6 +190,18 @@ func (t *transferClient) uploadFile(ctx context.Context, f *File, cache DigestCa
 			d, err = u.monolithic(ctx, known, fromCache, nil, cache)
 		}
 	}
+	if isTooLarge(err) && !t.noPatch.Load() {
+		// One PUT of the whole file is over the registry's body limit
+		// (Quay, proxies): send it in chunks under it.
+		if _, ok := t.shrinkChunk(f.Size); ok {
+			u.rewind(0)
+			d, err = u.chunked(ctx, nil)
+		}
+	}
+	var ae *adviceError
+	if isTooLarge(err) && t.noPatch.Load() && errors.As(err, &ae) {
+		ae.advice = "the registry takes no chunked uploads either, so no --chunk-size helps: the limit on request bodies must be raised on the registry or the proxy in front of it"
+	}
 	if err != nil {
 		return 0, err
 	}
@@ -449,7 +461,7 @@ func (u *upload) put(ctx context.Context, loc *url.URL, d digest.Digest) error {
 // continues from the last byte the registry confirms.
 func (u *upload) chunked(ctx context.Context, session *url.URL) (digest.Digest, error) {
 	t := u.t
-	chunk := t.opts.chunkSize()
+	chunk := t.chunkSize()
 	hs, err := startHasher(u.abs, u.f.Size)
 	if err != nil {
 		return "", localError{err}
@@ -483,8 +495,21 @@ func (u *upload) chunked(ctx context.Context, session *url.URL) (digest.Digest, 
 		var re *registryError
 		if errors.As(err, &re) {
 			switch {
-			case start == 0 && (re.StatusCode == http.StatusMethodNotAllowed || re.StatusCode == http.StatusNotImplemented || re.hasCode("UNSUPPORTED")):
+			case start == 0 && (re.StatusCode == http.StatusMethodNotAllowed || re.StatusCode == http.StatusNotImplemented || re.hasCode("UNSUPPORTED") ||
+				(re.StatusCode == http.StatusBadRequest && len(re.Codes) == 0)):
+				// A plain 400 with no OCI error code is a registry (or a
+				// proxy) that does not know PATCH, not a bad chunk.
 				return "", errPatchRefused
+			case re.StatusCode == http.StatusRequestEntityTooLarge:
+				// The registry or a proxy limits body sizes: the same
+				// bytes again in smaller chunks, on the same session.
+				smaller, ok := t.shrinkChunk(n)
+				if !ok {
+					return "", u.fail("PATCH", "", withAdvice(err))
+				}
+				chunk = smaller
+				u.rewind(start)
+				continue
 			case re.StatusCode == http.StatusNotFound || re.hasCode("BLOB_UPLOAD_UNKNOWN"):
 				// The session is gone: start a new one.
 				loc = nil
@@ -559,7 +584,8 @@ func (u *upload) patch(ctx context.Context, loc *url.URL, start, n int64) (*url.
 	if err != nil {
 		return nil, err
 	}
-	if resp.StatusCode != http.StatusAccepted && resp.StatusCode != http.StatusNoContent {
+	// 202 is what the spec says; ECR answers 201 (kitops#821).
+	if resp.StatusCode != http.StatusAccepted && resp.StatusCode != http.StatusNoContent && resp.StatusCode != http.StatusCreated {
 		return nil, newRegistryError(resp)
 	}
 	resp.Body.Close()

@@ -10,6 +10,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/modelreg/modelreg"
+	"github.com/modelreg/modelreg/internal/size"
 	"github.com/modelreg/modelreg/oci"
 )
 
@@ -39,6 +40,7 @@ func pushCommand() *cli.Command {
 			&cli.IntFlag{Name: "concurrency", Value: oci.DefaultConcurrency, Usage: "files uploaded at once"},
 			&cli.BoolFlag{Name: "follow-external-links", Usage: "push the files that symbolic links leaving DIR point at (refused by default)"},
 			&cli.BoolFlag{Name: "allow-credentials", Usage: "push files that look like credentials (.env, .netrc, private keys, docker auths; refused by default)"},
+			&cli.StringFlag{Name: "chunk-size", EnvVars: []string{"MODELREG_CHUNK_SIZE"}, Usage: "upload files in chunks of at most `SIZE` (e.g. 64MiB), for a registry or proxy that limits request bodies (default: the rest of a file in one chunk)"},
 		},
 		Action: func(c *cli.Context) error {
 			if err := exactArgs(c, "REF", "DIR"); err != nil {
@@ -55,6 +57,12 @@ func pushCommand() *cli.Command {
 					return usageError{fmt.Errorf("--annotation %q: want KEY=VALUE", kv)}
 				}
 				ann[k] = v
+			}
+			var chunk int64
+			if s := c.String("chunk-size"); s != "" {
+				if chunk, err = size.Parse(s); err != nil {
+					return usageError{fmt.Errorf("--chunk-size (or MODELREG_CHUNK_SIZE): %w", err)}
+				}
 			}
 			cl, err := client(c)
 			if err != nil {
@@ -73,12 +81,16 @@ func pushCommand() *cli.Command {
 
 				FollowExternalLinks: c.Bool("follow-external-links"),
 				AllowCredentials:    c.Bool("allow-credentials"),
+				ChunkSize:           chunk,
 			})
 			if bars != nil {
 				bars.Wait()
 			}
 			if err != nil {
 				return err
+			}
+			for _, w := range res.Warnings {
+				fmt.Fprintf(c.App.ErrWriter, "warning: %s\n", w)
 			}
 			if asJSON {
 				return printJSON(c.App.Writer, res)

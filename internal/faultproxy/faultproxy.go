@@ -66,6 +66,10 @@ const (
 	// that hangs mid-upload; after Fault.Hold (or when the proxy closes)
 	// it breaks both connections like CutRequest.
 	StallRequest
+	// RewriteStatus forwards the request and hands the client the
+	// registry's answer with its status code replaced by Fault.Status, as
+	// a registry with a quirk would answer (201 for a chunk PATCH).
+	RewriteStatus
 )
 
 // String names the kind, as Request.Fault does.
@@ -81,6 +85,8 @@ func (k Kind) String() string {
 		return "truncate-response"
 	case StallRequest:
 		return "stall-request"
+	case RewriteStatus:
+		return "rewrite-status"
 	}
 	return fmt.Sprintf("Kind(%d)", int(k))
 }
@@ -97,6 +103,17 @@ type Fault struct {
 	Status int
 	// RetryAfter is the Retry-After header of a Status fault ("" for none).
 	RetryAfter string
+	// Header holds further headers of a Status fault's answer, such as
+	// WWW-Authenticate.
+	Header map[string]string
+	// Body is the body of a Status fault's answer (sent as text/plain
+	// unless it starts with "{"); "" sends an OCI error of code
+	// UNAVAILABLE.
+	Body string
+	// MinBodyBytes selects only requests whose Content-Length is at least
+	// this, as a proxy that refuses large bodies (413) would; 0 matches
+	// any.
+	MinBodyBytes int64
 	// AfterBytes is how many body bytes pass before a cut, truncation or
 	// stall.
 	AfterBytes int64
@@ -279,6 +296,9 @@ func (p *Proxy) match(r *http.Request) *Fault {
 		if f.PathContains != "" && !strings.Contains(r.URL.Path, f.PathContains) {
 			continue
 		}
+		if f.MinBodyBytes > 0 && r.ContentLength < f.MinBodyBytes {
+			continue
+		}
 		if f.left > 0 {
 			f.left--
 		}
@@ -332,13 +352,32 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			if f.RetryAfter != "" {
 				sw.Header().Set("Retry-After", f.RetryAfter)
 			}
-			sw.Header().Set("Content-Type", "application/json")
+			for k, v := range f.Header {
+				sw.Header().Set(k, v)
+			}
+			if f.MinBodyBytes > 0 {
+				// A proxy that buffers the body before it refuses it:
+				// the client reads the answer, not a broken pipe.
+				io.Copy(io.Discard, r.Body)
+			}
 			code := f.Status
 			if code == 0 {
 				code = http.StatusServiceUnavailable
 			}
-			sw.WriteHeader(code)
-			fmt.Fprintf(sw, `{"errors":[{"code":"UNAVAILABLE","message":"faultproxy: injected %d"}]}`+"\n", code)
+			switch {
+			case f.Body == "":
+				sw.Header().Set("Content-Type", "application/json")
+				sw.WriteHeader(code)
+				fmt.Fprintf(sw, `{"errors":[{"code":"UNAVAILABLE","message":"faultproxy: injected %d"}]}`+"\n", code)
+			case strings.HasPrefix(f.Body, "{"):
+				sw.Header().Set("Content-Type", "application/json")
+				sw.WriteHeader(code)
+				io.WriteString(sw, f.Body)
+			default:
+				sw.Header().Set("Content-Type", "text/plain; charset=utf-8")
+				sw.WriteHeader(code)
+				io.WriteString(sw, f.Body)
+			}
 			return
 		case CutRequest, StallRequest:
 			if r.Body != nil && r.Body != http.NoBody {
@@ -373,6 +412,9 @@ func (p *Proxy) modifyResponse(resp *http.Response) error {
 	switch st.fault.Kind {
 	case CutResponse:
 		resp.Body = &cutReader{r: resp.Body, left: st.fault.AfterBytes}
+	case RewriteStatus:
+		resp.StatusCode = st.fault.Status
+		resp.Status = fmt.Sprintf("%d %s", st.fault.Status, http.StatusText(st.fault.Status))
 	case TruncateResponse:
 		resp.Body = &truncReader{ReadCloser: resp.Body, left: st.fault.AfterBytes}
 		resp.ContentLength = -1
