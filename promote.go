@@ -23,6 +23,9 @@ import (
 // Decision is a policy decision: allowed or not, with every rule's result.
 type Decision = policy.Decision
 
+// RuleResult is the outcome of one rule of a [Decision].
+type RuleResult = policy.RuleResult
+
 // Evidence is the document a policy is evaluated over.
 type Evidence = policy.Evidence
 

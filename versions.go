@@ -83,7 +83,10 @@ func tagState(ctx context.Context, repo *remote.Repository) (versions, aliases [
 }
 
 // Versions lists the model versions (vN tags) of repository repoStr
-// (HOST/REPO), oldest first, each with the aliases that point at it.
+// (HOST/REPO), oldest first, each with the aliases that point at it. A
+// repository without any tag is an error wrapping errdef.ErrNotFound, as
+// with `oras repo tags`: registries answer a missing repository with 404
+// NAME_UNKNOWN or with an empty list, and neither is a model.
 func (c *Client) Versions(ctx context.Context, repoStr string) (*VersionList, error) {
 	ref, repo, err := c.openRepo(repoStr)
 	if err != nil {
@@ -92,6 +95,9 @@ func (c *Client) Versions(ctx context.Context, repoStr string) (*VersionList, er
 	vs, as, m, err := tagState(ctx, repo)
 	if err != nil {
 		return nil, err
+	}
+	if len(vs) == 0 && len(as) == 0 {
+		return nil, repositoryNotFound(ref)
 	}
 	res := &VersionList{Repository: ref.Name(), Versions: []VersionInfo{}}
 	for _, v := range vs {
@@ -108,6 +114,11 @@ func (c *Client) Versions(ctx context.Context, repoStr string) (*VersionList, er
 		res.Versions = append(res.Versions, vi)
 	}
 	return res, nil
+}
+
+// repositoryNotFound is the error of a repository with no tags at all.
+func repositoryNotFound(ref oci.Reference) error {
+	return fmt.Errorf("repository %s: %w: the registry lists no tags for it; check the name (`modelreg push` creates it)", ref.Name(), errdef.ErrNotFound)
 }
 
 // Aliases lists the aliases of repository repoStr with the digest and

@@ -101,6 +101,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err == nil {
 		return exitOK
 	}
+	if wantsJSON(args) {
+		code, exit := classify(err)
+		_ = printError(stdout, err, code, exit) // the text on stderr follows in any case
+	}
 	var ue usageError
 	var de deniedReport
 	switch {

@@ -54,11 +54,15 @@ func promoteAction(c *cli.Context, do func(*modelreg.Client, modelreg.PromoteOpt
 	}
 	res, err := do(cl, modelreg.PromoteOptions{Policy: c.String("policy"), Key: c.String("key"), Password: pw})
 	if res != nil {
-		if asJSON {
+		switch {
+		case asJSON && err != nil:
+			// One document: the result with the error beside it.
+			return jsonFailure{err: err, result: res, rules: res.Decision.Failures()}
+		case asJSON:
 			if perr := printJSON(c.App.Writer, res); perr != nil {
 				return perr
 			}
-		} else {
+		default:
 			printPromotion(c.App.Writer, res)
 		}
 	}
