@@ -78,6 +78,14 @@ func printPromotion(w io.Writer, res *modelreg.PromoteResult) {
 		if prev == "" {
 			prev = "unset"
 		}
+		if res.TagPrevious != nil {
+			// Say which "before" is which, so the warning and this line agree.
+			tag := *res.TagPrevious
+			if tag == "" {
+				tag = "nothing (removed by hand)"
+			}
+			prev += " by the promotion records; the tag pointed at " + tag
+		}
 		fmt.Fprintf(w, "Promoted %s to %s (was %s)\n", res.Reference, res.Alias, prev)
 	} else {
 		fmt.Fprintf(w, "Refused to promote %s to %s; nothing changed\n", res.Reference, res.Alias)
