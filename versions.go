@@ -123,6 +123,8 @@ func repositoryNotFound(ref oci.Reference) error {
 
 // Aliases lists the aliases of repository repoStr with the digest and
 // version each points at (version "" when the digest has no version tag).
+// A repository without any tag is an error wrapping errdef.ErrNotFound, as
+// with Versions.
 func (c *Client) Aliases(ctx context.Context, repoStr string) (*AliasList, error) {
 	ref, repo, err := c.openRepo(repoStr)
 	if err != nil {
@@ -131,6 +133,9 @@ func (c *Client) Aliases(ctx context.Context, repoStr string) (*AliasList, error
 	vs, as, m, err := tagState(ctx, repo)
 	if err != nil {
 		return nil, err
+	}
+	if len(vs) == 0 && len(as) == 0 {
+		return nil, repositoryNotFound(ref)
 	}
 	byDigest := map[digest.Digest]string{}
 	for _, v := range vs {

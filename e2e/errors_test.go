@@ -100,18 +100,18 @@ aliases:
 	})
 }
 
-// TestMissingRepository: versions and history of a repository that was
-// never pushed exit 1 with not found on every registry (they answer 404
-// NAME_UNKNOWN or an empty list), while the same commands work once it
-// holds a version.
+// TestMissingRepository: versions, history and alias ls of a repository
+// that was never pushed exit 1 with not found on every registry (they
+// answer 404 NAME_UNKNOWN or an empty list), while the same commands work
+// once it holds a version.
 func TestMissingRepository(t *testing.T) {
 	t.Parallel()
 	forEachRegistry(t, func(t *testing.T, r *registry) {
 		c := newCLI(t)
 		repo := repoName(t)
 		missing := r.ref(repo+"-misspelt", "")
-		for _, command := range []string{"versions", "history"} {
-			res := c.with(t).modelreg(command, missing)
+		for _, command := range []string{"versions", "history", "alias ls"} {
+			res := c.with(t).modelreg(append(strings.Fields(command), missing)...)
 			if res.code != exitError {
 				t.Errorf("%s of a missing repository: want exit code 1:\n%s", command, res)
 			}
@@ -122,6 +122,7 @@ func TestMissingRepository(t *testing.T) {
 		c.okJSON(&p, "push", r.ref(repo, ""), copyModel(t, modelSilero))
 		c.ok("versions", r.ref(repo, ""))
 		c.ok("history", r.ref(repo, ""))
+		c.ok("alias", "ls", r.ref(repo, ""))
 	})
 }
 
