@@ -39,7 +39,7 @@ func TestDeployRefusesHandMovedAlias(t *testing.T) {
 	if _, err := g.deploy(g.c, repo+":production", filepath.Join(t.TempDir(), "ok"), pol); err != nil {
 		t.Fatalf("deploy of the promoted version: %v", err)
 	}
-	if _, err := g.c.SetAlias(g.ctx, repo+"@"+other, "production"); err != nil {
+	if _, err := g.c.SetAlias(g.ctx, repo+"@"+other, "production", SetAliasOptions{Force: true}); err != nil {
 		t.Fatal(err)
 	}
 	out := filepath.Join(t.TempDir(), "deploy")
@@ -73,7 +73,7 @@ func TestDeployRefusesReplayedRecord(t *testing.T) {
 		t.Fatal(err)
 	}
 	g.copyTag(repo, cosignAttTag(decoy), repo, cosignAttTag(v2))
-	if _, err := g.c.SetAlias(g.ctx, repo+"@"+v1, "production"); err != nil {
+	if _, err := g.c.SetAlias(g.ctx, repo+"@"+v1, "production", SetAliasOptions{Force: true}); err != nil {
 		t.Fatal(err)
 	}
 	fresh := g.client(filepath.Join(t.TempDir(), "fresh-state"), nil)

@@ -51,10 +51,19 @@ type History struct {
 // History returns the timeline of each alias of repoStr (or only alias)
 // from the promotion records in the registry, newest first, with who and
 // when; an alias whose tag names a digest no record explains is flagged.
+// A repository without any tag is an error wrapping errdef.ErrNotFound, as
+// with Versions.
 func (c *Client) History(ctx context.Context, repoStr, alias string, opts HistoryOptions) (*History, error) {
 	ref, repo, err := c.openRepo(repoStr)
 	if err != nil {
 		return nil, err
+	}
+	vs, as, m, err := tagState(ctx, repo)
+	if err != nil {
+		return nil, err
+	}
+	if len(vs) == 0 && len(as) == 0 {
+		return nil, repositoryNotFound(ref)
 	}
 	var keys []signing.PublicKey
 	var pol *policy.Policy
@@ -76,10 +85,6 @@ func (c *Client) History(ctx context.Context, repoStr, alias string, opts Histor
 		keys = append(keys, pk...)
 	}
 	recs, err := c.promotionRecords(ctx, repo, ref, keys, alias)
-	if err != nil {
-		return nil, err
-	}
-	vs, _, m, err := tagState(ctx, repo)
 	if err != nil {
 		return nil, err
 	}

@@ -23,6 +23,9 @@ import (
 // Decision is a policy decision: allowed or not, with every rule's result.
 type Decision = policy.Decision
 
+// RuleResult is the outcome of one rule of a [Decision].
+type RuleResult = policy.RuleResult
+
 // Evidence is the document a policy is evaluated over.
 type Evidence = policy.Evidence
 
@@ -44,10 +47,16 @@ type PromoteResult struct {
 	Alias     string `json:"alias"`
 	Reference string `json:"reference"`
 	Digest    string `json:"digest"`
-	// Previous is the digest the alias pointed at before, "" if none.
-	Previous string   `json:"previous"`
-	Moved    bool     `json:"moved"`
-	Decision Decision `json:"decision"`
+	// Previous is the digest the alias held before, "" if none: what its
+	// newest promotion record names (or, before the first record, what
+	// the tag named). The new record names it as its previous digest.
+	Previous string `json:"previous"`
+	// TagPrevious is what the tag itself pointed at when that differs from
+	// Previous (a tag moved or removed by hand): the digest, or "" when the
+	// tag did not exist. Absent when the two agree.
+	TagPrevious *string  `json:"tagPrevious,omitempty"`
+	Moved       bool     `json:"moved"`
+	Decision    Decision `json:"decision"`
 	// Warning notes something odd that did not stop the promotion, such as
 	// a tag moved by hand.
 	Warning string `json:"warning,omitempty"`
@@ -166,7 +175,9 @@ func (c *Client) Promote(ctx context.Context, refStr, alias string, opts Promote
 		res.Previous = last.Digest
 	}
 	if tagDigest != res.Previous {
-		res.Warning = fmt.Sprintf("the tag %s pointed at %s, which no promotion record explains (moved outside `modelreg promote`)", alias, orNone(tagDigest))
+		res.TagPrevious = &tagDigest
+		res.Warning = fmt.Sprintf("the tag %s pointed at %s, but its newest promotion record (sequence %d) names %s: the tag was moved outside `modelreg promote`; this promotion records %s as the previous version",
+			alias, orNone(tagDigest), last.Sequence, res.Previous, res.Previous)
 	}
 	if err := dec.Error(); err != nil {
 		return res, err

@@ -83,7 +83,10 @@ func tagState(ctx context.Context, repo *remote.Repository) (versions, aliases [
 }
 
 // Versions lists the model versions (vN tags) of repository repoStr
-// (HOST/REPO), oldest first, each with the aliases that point at it.
+// (HOST/REPO), oldest first, each with the aliases that point at it. A
+// repository without any tag is an error wrapping errdef.ErrNotFound, as
+// with `oras repo tags`: registries answer a missing repository with 404
+// NAME_UNKNOWN or with an empty list, and neither is a model.
 func (c *Client) Versions(ctx context.Context, repoStr string) (*VersionList, error) {
 	ref, repo, err := c.openRepo(repoStr)
 	if err != nil {
@@ -92,6 +95,9 @@ func (c *Client) Versions(ctx context.Context, repoStr string) (*VersionList, er
 	vs, as, m, err := tagState(ctx, repo)
 	if err != nil {
 		return nil, err
+	}
+	if len(vs) == 0 && len(as) == 0 {
+		return nil, repositoryNotFound(ref)
 	}
 	res := &VersionList{Repository: ref.Name(), Versions: []VersionInfo{}}
 	for _, v := range vs {
@@ -110,8 +116,15 @@ func (c *Client) Versions(ctx context.Context, repoStr string) (*VersionList, er
 	return res, nil
 }
 
+// repositoryNotFound is the error of a repository with no tags at all.
+func repositoryNotFound(ref oci.Reference) error {
+	return fmt.Errorf("repository %s: %w: the registry lists no tags for it; check the name (`modelreg push` creates it)", ref.Name(), errdef.ErrNotFound)
+}
+
 // Aliases lists the aliases of repository repoStr with the digest and
 // version each points at (version "" when the digest has no version tag).
+// A repository without any tag is an error wrapping errdef.ErrNotFound, as
+// with Versions.
 func (c *Client) Aliases(ctx context.Context, repoStr string) (*AliasList, error) {
 	ref, repo, err := c.openRepo(repoStr)
 	if err != nil {
@@ -120,6 +133,9 @@ func (c *Client) Aliases(ctx context.Context, repoStr string) (*AliasList, error
 	vs, as, m, err := tagState(ctx, repo)
 	if err != nil {
 		return nil, err
+	}
+	if len(vs) == 0 && len(as) == 0 {
+		return nil, repositoryNotFound(ref)
 	}
 	byDigest := map[digest.Digest]string{}
 	for _, v := range vs {
@@ -136,18 +152,64 @@ func (c *Client) Aliases(ctx context.Context, repoStr string) (*AliasList, error
 	return res, nil
 }
 
+// SetAliasOptions configure SetAlias.
+type SetAliasOptions struct {
+	// Force moves an alias that has promotion records to a digest its
+	// newest record does not name. Zero value: refuse (see SetAlias).
+	Force bool
+}
+
+// SetAliasResult says where SetAlias pointed the alias.
+type SetAliasResult struct {
+	Alias  string `json:"alias"`
+	Digest string `json:"digest"`
+	// Warning says that deploys will refuse the alias (set only with
+	// Force, when the move bypassed its promotion records).
+	Warning string `json:"warning,omitempty"`
+}
+
 // SetAlias points alias at the version refStr names (tag or digest),
-// resolving a tag once. Returns the digest. It does not consult a promotion
-// policy: use Promote for protected aliases.
-func (c *Client) SetAlias(ctx context.Context, refStr, alias string) (digest.Digest, error) {
+// resolving a tag once. It does not consult a promotion policy: use Promote
+// for protected aliases.
+//
+// An alias with promotion records in the repository is one deploys check
+// (`pull --policy` requires the newest record to name the digest), so moving
+// it by hand to another digest makes every such deploy refuse it until it is
+// promoted again. SetAlias refuses that move with an error wrapping
+// errdef.ErrInvalidInput, changing nothing, unless opts.Force is set; then
+// it moves the tag and says so in the result's Warning. The records are read
+// unverified (SetAlias has no policy): this is a guard against mistakes, not
+// a security check, which stays with `pull --policy`.
+func (c *Client) SetAlias(ctx context.Context, refStr, alias string, opts SetAliasOptions) (*SetAliasResult, error) {
 	if err := oci.ValidateAlias(alias); err != nil {
-		return "", err
+		return nil, err
 	}
-	_, pinned, repo, mv, err := c.version(ctx, refStr)
+	ref, pinned, repo, mv, err := c.version(ctx, refStr)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-	return pinned.Digest, oci.PutTag(ctx, repo, mv.Descriptor, mv.Raw, alias)
+	res := &SetAliasResult{Alias: alias, Digest: pinned.Digest.String()}
+	recs, err := c.promotionRecords(ctx, repo, ref, nil, alias)
+	if err != nil {
+		return nil, err
+	}
+	var newest *PromotionRecord
+	for i := range recs {
+		if sameRepository(recs[i].Repository, ref) {
+			newest = &recs[i]
+			break
+		}
+	}
+	if newest != nil && newest.Digest != res.Digest {
+		what := fmt.Sprintf("alias %s of %s has promotion records (newest: sequence %d, %s), so deploys with `pull --policy` will refuse it at %s until it is promoted there",
+			alias, ref.Name(), newest.Sequence, newest.Digest, res.Digest)
+		if !opts.Force {
+			return nil, fmt.Errorf("%w: %s; nothing changed: use `modelreg promote %s --to %s`, or pass --force to move it by hand anyway",
+				errdef.ErrInvalidInput, what, pinned, alias)
+		}
+		res.Warning = what
+	}
+	return res, oci.PutTag(ctx, repo, mv.Descriptor, mv.Raw, alias)
 }
 
 // RemoveAlias deletes the alias tag of repository repoStr. It refuses

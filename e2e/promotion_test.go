@@ -611,8 +611,12 @@ func TestPolicyCheckEvidence(t *testing.T) {
 			}
 			var top map[string]json.RawMessage
 			decodeJSON(t, res, &top)
-			if keys := slices.Sorted(maps.Keys(top)); !slices.Equal(keys, []string{"decision", "evidence"}) {
-				t.Errorf("policy check -o json: top-level keys %v, want decision and evidence", keys)
+			wantKeys := []string{"decision", "evidence"}
+			if want != exitOK {
+				wantKeys = []string{"decision", "error", "evidence"} // every failure carries "error"
+			}
+			if keys := slices.Sorted(maps.Keys(top)); !slices.Equal(keys, wantKeys) {
+				t.Errorf("policy check -o json: top-level keys %v, want %v", keys, wantKeys)
 			}
 			var out policyCheckJSON
 			decodeJSON(t, res, &out)

@@ -48,6 +48,9 @@ func ParseReference(s string) (Reference, error) {
 			rest = head[:j] + s[i:]
 		}
 	}
+	if err := lowercaseRepository(s); err != nil {
+		return Reference{}, err
+	}
 	r, err := registry.ParseReference(rest)
 	if err != nil {
 		return Reference{}, fmt.Errorf("%w: reference %q: want HOST[:PORT]/REPO[:TAG|@DIGEST], e.g. localhost:5000/team/model:v1: %v", errdef.ErrInvalidInput, s, err)
@@ -76,11 +79,36 @@ func ParseReference(s string) (Reference, error) {
 
 // ParseRepository parses HOST[:PORT]/REPO, refusing a tag or digest.
 func ParseRepository(s string) (Reference, error) {
+	if err := lowercaseRepository(s); err != nil {
+		return Reference{}, err
+	}
 	r, err := registry.ParseReference(s)
 	if err != nil || r.Reference != "" {
 		return Reference{}, fmt.Errorf("%w: repository %q: want HOST[:PORT]/REPO without tag or digest, e.g. localhost:5000/team/model", errdef.ErrInvalidInput, s)
 	}
 	return Reference{Registry: r.Registry, Repository: r.Repository}, nil
+}
+
+// lowercaseRepository refuses a repository with uppercase letters, naming
+// the rule: the distribution-spec name grammar ("Pulling manifests":
+// [a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(\/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*)
+// has no uppercase, and oras-go only says "invalid repository". The host
+// (before the first "/") may have any case, as DNS does; the tag may too.
+func lowercaseRepository(s string) error {
+	_, path, ok := strings.Cut(s, "/")
+	if !ok {
+		return nil
+	}
+	repo := path
+	if i := strings.IndexAny(repo, ":@"); i >= 0 {
+		repo = repo[:i]
+	}
+	if repo == strings.ToLower(repo) {
+		return nil
+	}
+	host, _, _ := strings.Cut(s, "/")
+	return fmt.Errorf("%w: repository %q in %q: repository names must be lowercase (OCI distribution-spec name grammar); use %s/%s",
+		errdef.ErrInvalidInput, repo, s, host, strings.ToLower(repo))
 }
 
 // Name returns HOST[:PORT]/REPO.

@@ -5,6 +5,8 @@ import (
 	"text/tabwriter"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/modelreg/modelreg"
 )
 
 func aliasCommand() *cli.Command {
@@ -17,20 +19,27 @@ func aliasCommand() *cli.Command {
 		Subcommands: []*cli.Command{
 			{
 				Name: "set", Usage: "point ALIAS at the version REF names", ArgsUsage: "REF ALIAS",
-				Flags: []cli.Flag{outputFlag},
+				Description: "An alias with promotion records (one `promote` moved) is refused unless --force is given:\n" +
+					"`pull --policy` refuses it at a digest its newest record does not name, until it is promoted there.",
+				Flags: []cli.Flag{outputFlag,
+					&cli.BoolFlag{Name: "force", Usage: "move an alias that has promotion records anyway (deploys with pull --policy will refuse it)"},
+				},
 				Action: func(c *cli.Context) error {
 					cl, asJSON, err := prepare(c, "REF", "ALIAS")
 					if err != nil {
 						return err
 					}
-					d, err := cl.SetAlias(c.Context, c.Args().Get(0), c.Args().Get(1))
+					res, err := cl.SetAlias(c.Context, c.Args().Get(0), c.Args().Get(1), modelreg.SetAliasOptions{Force: c.Bool("force")})
 					if err != nil {
 						return err
 					}
-					if asJSON {
-						return printJSON(c.App.Writer, map[string]string{"alias": c.Args().Get(1), "digest": d.String()})
+					if res.Warning != "" {
+						fmt.Fprintf(c.App.ErrWriter, "modelreg: warning: %s\n", res.Warning)
 					}
-					fmt.Fprintf(c.App.Writer, "Alias %s now points at %s\n", c.Args().Get(1), d)
+					if asJSON {
+						return printJSON(c.App.Writer, res)
+					}
+					fmt.Fprintf(c.App.Writer, "Alias %s now points at %s\n", res.Alias, res.Digest)
 					return nil
 				},
 			},

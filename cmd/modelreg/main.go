@@ -73,6 +73,9 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		ExitErrHandler: func(*cli.Context, error) {},
 		OnUsageError:   onUsage,
 	}
+	// Shell completion (completion.go) asks the binary for the next words.
+	app.EnableBashCompletion = true
+	app.Commands = append(app.Commands, completionCommand())
 	// A bad flag of any command is a one-line error on stderr (exit 2),
 	// not the command's help on stdout.
 	var walk func([]*cli.Command)
@@ -100,6 +103,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if err == nil {
 		return exitOK
+	}
+	if wantsJSON(args) {
+		code, exit := classify(err)
+		_ = printError(stdout, err, code, exit) // the text on stderr follows in any case
 	}
 	var ue usageError
 	var de deniedReport
@@ -208,8 +215,8 @@ func password() ([]byte, error) {
 // arguments in front of them, so `modelreg push REF DIR --alias x` works as
 // with oras, crane and cosign (urfave/cli v2 stops at the first argument).
 func reorderArgs(app *cli.App, args []string) []string {
-	if len(args) < 2 {
-		return args
+	if len(args) < 2 || args[len(args)-1] == completeFlag {
+		return args // urfave/cli completes only when its flag comes last, with no "--"
 	}
 	out := []string{args[0]}
 	i := 1

@@ -31,8 +31,12 @@ func policyCommand() *cli.Command {
 				if err != nil {
 					return err
 				}
+				doc := map[string]any{"evidence": ev, "decision": dec}
+				if err := dec.Error(); err != nil && asJSON {
+					return jsonFailure{err: deniedReport{err}, result: doc, rules: dec.Failures()}
+				}
 				if asJSON {
-					if err := printJSON(c.App.Writer, map[string]any{"evidence": ev, "decision": dec}); err != nil {
+					if err := printJSON(c.App.Writer, doc); err != nil {
 						return err
 					}
 				} else {

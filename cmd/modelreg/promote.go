@@ -54,11 +54,15 @@ func promoteAction(c *cli.Context, do func(*modelreg.Client, modelreg.PromoteOpt
 	}
 	res, err := do(cl, modelreg.PromoteOptions{Policy: c.String("policy"), Key: c.String("key"), Password: pw})
 	if res != nil {
-		if asJSON {
+		switch {
+		case asJSON && err != nil:
+			// One document: the result with the error beside it.
+			return jsonFailure{err: err, result: res, rules: res.Decision.Failures()}
+		case asJSON:
 			if perr := printJSON(c.App.Writer, res); perr != nil {
 				return perr
 			}
-		} else {
+		default:
 			printPromotion(c.App.Writer, res)
 		}
 	}
@@ -73,6 +77,14 @@ func printPromotion(w io.Writer, res *modelreg.PromoteResult) {
 		prev := res.Previous
 		if prev == "" {
 			prev = "unset"
+		}
+		if res.TagPrevious != nil {
+			// Say which "before" is which, so the warning and this line agree.
+			tag := *res.TagPrevious
+			if tag == "" {
+				tag = "nothing (removed by hand)"
+			}
+			prev += " by the promotion records; the tag pointed at " + tag
 		}
 		fmt.Fprintf(w, "Promoted %s to %s (was %s)\n", res.Reference, res.Alias, prev)
 	} else {

@@ -53,7 +53,13 @@ func pullCommand() *cli.Command {
 			if err != nil {
 				if asJSON && res != nil && errors.Is(err, errdef.ErrDenied) {
 					res.Denied = true
-					_ = printJSON(c.App.Writer, res)
+					f := jsonFailure{err: err, result: res}
+					if v := res.Verification; v != nil && v.Decision != nil {
+						f.rules = v.Decision.Failures()
+					} else {
+						f.rules = signatureRules("no valid signature by " + strings.Join(c.StringSlice("key"), ", ") + " for " + res.Digest)
+					}
+					return f
 				}
 				return err
 			}

@@ -30,7 +30,9 @@ func verifyCommand() *cli.Command {
 			res, err := cl.Verify(c.Context, c.Args().Get(0), c.StringSlice("key"))
 			if err != nil {
 				if asJSON && res != nil && errors.Is(err, errdef.ErrDenied) {
-					_ = printJSON(c.App.Writer, map[string]any{"reference": res.Reference, "digest": res.Digest, "verified": false, "signers": res.Signers})
+					return jsonFailure{err: err,
+						result: map[string]any{"reference": res.Reference, "digest": res.Digest, "verified": false, "signers": res.Signers},
+						rules:  signatureRules("no valid signature by " + strings.Join(c.StringSlice("key"), ", ") + " for " + res.Digest)}
 				}
 				return err
 			}
