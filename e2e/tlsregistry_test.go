@@ -389,6 +389,9 @@ func TestAuthenticatedTLSRegistry(t *testing.T) {
 		}
 		res = c.fails([]int{exitError}, "versions", p.repository)
 		wantStderr(t, res, `x509|certificate`, `--ca-file`)
+		// --insecure skips verification, and says so.
+		res = c.ok("versions", p.repository, "--insecure")
+		wantStderr(t, res, `warning: --insecure: registry TLS certificates are not verified`)
 	})
 }
 

@@ -133,6 +133,8 @@ func loadMirrors(opts MirrorOptions) (*mirrorConfig, error) {
 		prefix, loc, found := strings.Cut(m, "=")
 		if !found {
 			prefix, loc = "", m
+		} else if prefix == "" {
+			return nil, fmt.Errorf("%w: mirror %q: no origin before '=' (want ORIGIN=HOST[:PORT][/PATH], or HOST[:PORT][/PATH] for every origin)", errdef.ErrInvalidInput, m)
 		}
 		loc = strings.TrimSuffix(strings.TrimPrefix(strings.TrimPrefix(loc, "https://"), "http://"), "/")
 		if err := checkLocation(loc); err != nil {
