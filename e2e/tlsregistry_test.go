@@ -421,3 +421,37 @@ func countStatus(reqs []string, status string) int {
 	}
 	return n
 }
+
+// TestRegistryFlagsBadInput: login without a way to get the password is a
+// usage error (never a prompt in CI), and a CA file, certs.d folder or
+// mirror that cannot be used is an error naming it, before any request;
+// global flags with a value work after the command too.
+func TestRegistryFlagsBadInput(t *testing.T) {
+	t.Parallel()
+	c := newCLI(t)
+	for _, args := range [][]string{
+		{"login"},
+		{"login", "127.0.0.1:1"},
+		{"login", "--password-stdin", "127.0.0.1:1"},
+		{"logout"},
+	} {
+		res := c.modelregStdin("", args...)
+		if res.code != exitUsage {
+			t.Errorf("want exit code %d:\n%s", exitUsage, res)
+		}
+	}
+	missing := filepath.Join(c.dir, "no-such-ca.pem")
+	notPEM := filepath.Join(c.dir, "not-a-ca.pem")
+	writeFile(t, notPEM, []byte("hello\n"))
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"versions", "127.0.0.1:1/e2e/flags", "--ca-file", missing}, `CA file: .*no-such-ca.pem`},
+		{[]string{"--ca-file=" + notPEM, "versions", "127.0.0.1:1/e2e/flags"}, `CA file .*not-a-ca.pem holds no PEM certificate`},
+		{[]string{"pull", "127.0.0.1:1/e2e/flags:v1", filepath.Join(c.dir, "out"), "--mirror", "cache.local/x:tag"}, `mirror "cache.local/x:tag"`},
+	} {
+		res := c.fails([]int{exitError}, tc.args...)
+		wantStderr(t, res, tc.want)
+	}
+}
