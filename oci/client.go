@@ -67,7 +67,7 @@ func NewClient(opts ClientOptions) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading registry credentials from the docker config: %w", err)
 	}
-	mirrors, err := loadMirrors(opts.Mirror)
+	mirrors, err := loadMirrors(opts.Mirror, opts.Warnings)
 	if err != nil {
 		return nil, err
 	}
@@ -78,14 +78,15 @@ func NewClient(opts ClientOptions) (*Client, error) {
 	if opts.TLS.Insecure {
 		fmt.Fprintln(warnings(opts.Warnings), "modelreg: warning: --insecure: registry TLS certificates are not verified; anyone on the network path can read and change what is sent")
 	}
+	cred := credentials.Credential(store)
 	hc := opts.HTTPClient
 	if hc == nil {
-		hc = &http.Client{Transport: retry.NewTransport(credentialsRefused{ht})}
+		hc = &http.Client{Transport: retry.NewTransport(credentialsRefused{next: ht, cred: cred})}
 	}
 	ac := &auth.Client{
 		Client:     hc,
 		Cache:      auth.NewCache(),
-		Credential: credentials.Credential(store),
+		Credential: cred,
 		Header:     http.Header{"User-Agent": {UserAgent}},
 	}
 	return &Client{opts: opts, auth: ac, transport: ht, mirrors: mirrors}, nil

@@ -5,12 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"strings"
 
 	"oras.land/oras-go/v2/registry/remote"
 	"oras.land/oras-go/v2/registry/remote/auth"
 	"oras.land/oras-go/v2/registry/remote/credentials"
+	"oras.land/oras-go/v2/registry/remote/retry"
 
 	"github.com/modelreg/modelreg/errdef"
 )
@@ -69,7 +71,13 @@ func (c *Client) Login(ctx context.Context, host string, cred auth.Credential) (
 	if err != nil {
 		return nil, fmt.Errorf("%w: registry %q: %v", errdef.ErrInvalidInput, host, err)
 	}
-	reg.Client = c.auth
+	// The credentials are checked before they are stored, so the
+	// transport must not stop at the challenge for having none stored.
+	la := *c.auth
+	if c.opts.HTTPClient == nil {
+		la.Client = &http.Client{Transport: retry.NewTransport(credentialsRefused{next: c.transport})}
+	}
+	reg.Client = &la
 	reg.PlainHTTP = c.PlainHTTP(host)
 	if err := credentials.Login(ctx, store, reg, cred); err != nil {
 		var re *registryError

@@ -123,7 +123,12 @@ func registriesConfPath(given string) string {
 
 // loadMirrors parses opts. A malformed mirror or registries.conf is an
 // error wrapping errdef.ErrInvalidInput that names it.
-func loadMirrors(opts MirrorOptions) (*mirrorConfig, error) {
+//
+// A registries.conf found at a default place that does not parse is
+// warned about on w and ignored, so a broken system file does not stop
+// every command; a file named by RegistriesConf or
+// $CONTAINERS_REGISTRIES_CONF must parse.
+func loadMirrors(opts MirrorOptions, w io.Writer) (*mirrorConfig, error) {
 	mc := &mirrorConfig{}
 	for _, m := range opts.Mirrors {
 		m = strings.TrimSpace(m)
@@ -147,8 +152,12 @@ func loadMirrors(opts MirrorOptions) (*mirrorConfig, error) {
 		return mc, nil
 	}
 	var rc registriesConf
+	found := opts.RegistriesConf == "" && os.Getenv("CONTAINERS_REGISTRIES_CONF") == ""
 	if _, err := toml.DecodeFile(path, &rc); err != nil {
-		if errors.Is(err, os.ErrNotExist) && opts.RegistriesConf == "" && os.Getenv("CONTAINERS_REGISTRIES_CONF") == "" {
+		if found {
+			if !errors.Is(err, os.ErrNotExist) {
+				fmt.Fprintf(warnings(w), "modelreg: warning: ignoring the mirrors of %s: %v\n", path, err)
+			}
 			return mc, nil
 		}
 		return nil, fmt.Errorf("%w: registries.conf %s: %v", errdef.ErrInvalidInput, path, err)

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 
+	"oras.land/oras-go/v2/registry/remote/auth"
+
 	"github.com/modelreg/modelreg/errdef"
 )
 
@@ -196,17 +198,34 @@ func (ht *hostTransport) tlsConfig(host string) (*tls.Config, error) {
 // credentialsRefused turns a 401 answer to a request that carried Basic
 // credentials (the registry itself, or its token service) into an error
 // that says so, at once: the same credentials will not work on another
-// try, and retrying them can lock the account.
-type credentialsRefused struct{ next http.RoundTripper }
+// try, and retrying them can lock the account. A Basic challenge to a host
+// the docker config holds no credentials for says to log in (a Bearer
+// challenge may still give an anonymous token, so it passes).
+type credentialsRefused struct {
+	next http.RoundTripper
+	cred auth.CredentialFunc
+}
 
 func (c credentialsRefused) RoundTrip(req *http.Request) (*http.Response, error) {
 	resp, err := c.next.RoundTrip(req)
-	if err != nil || resp.StatusCode != http.StatusUnauthorized || !strings.HasPrefix(req.Header.Get("Authorization"), "Basic ") {
+	if err != nil || resp.StatusCode != http.StatusUnauthorized {
 		return resp, err
 	}
-	re := newRegistryError(resp)
-	re.Message = strings.TrimSpace(re.Message + fmt.Sprintf(" (the registry refused the credentials for %s: check the user name and password, then run 'modelreg login %s')", req.URL.Host, req.URL.Host))
-	return nil, re
+	host := req.URL.Host
+	switch {
+	case strings.HasPrefix(req.Header.Get("Authorization"), "Basic "):
+		re := newRegistryError(resp)
+		re.Message = strings.TrimSpace(re.Message + fmt.Sprintf(" (the registry refused the credentials for %s: check the user name and password, then run 'modelreg login %s')", host, host))
+		return nil, re
+	case req.Header.Get("Authorization") == "" && c.cred != nil &&
+		strings.HasPrefix(strings.ToLower(resp.Header.Get("WWW-Authenticate")), "basic"):
+		if cr, cerr := c.cred(req.Context(), host); cerr == nil && cr == auth.EmptyCredential {
+			re := newRegistryError(resp)
+			re.Message = strings.TrimSpace(re.Message + fmt.Sprintf(" (the registry asks for credentials and the docker config has none for %s: run 'modelreg login %s')", host, host))
+			return nil, re
+		}
+	}
+	return resp, nil
 }
 
 // warnings is where w warns, os.Stderr when nil.
