@@ -222,11 +222,26 @@ func reorderArgs(app *cli.App, args []string) []string {
 	}
 	out := []string{args[0]}
 	i := 1
-	// Global flags before the command.
-	for i < len(args) && strings.HasPrefix(args[i], "-") {
-		out = append(out, args[i])
-		i++
+	global := map[string]bool{}
+	globalValue := map[string]bool{}
+	for _, f := range app.Flags {
+		_, isBool := f.(*cli.BoolFlag)
+		for _, n := range f.Names() {
+			global[n] = true
+			globalValue[n] = !isBool
+		}
 	}
+	// Global flags before the command, with their values.
+	for i < len(args) && strings.HasPrefix(args[i], "-") {
+		a := args[i]
+		out = append(out, a)
+		i++
+		if name := strings.TrimLeft(a, "-"); globalValue[name] && i < len(args) {
+			out = append(out, args[i])
+			i++
+		}
+	}
+	moveAt := len(out) // global flags after the command go here
 	cmds := app.Commands
 	var cmd *cli.Command
 	for i < len(args) {
@@ -254,15 +269,6 @@ func reorderArgs(app *cli.App, args []string) []string {
 			takesValue[n] = !isBool
 		}
 	}
-	global := map[string]bool{}
-	globalValue := map[string]bool{}
-	for _, f := range app.Flags {
-		_, isBool := f.(*cli.BoolFlag)
-		for _, n := range f.Names() {
-			global[n] = true
-			globalValue[n] = !isBool
-		}
-	}
 	var flags, pos []string
 	for ; i < len(args); i++ {
 		a := args[i]
@@ -275,7 +281,9 @@ func reorderArgs(app *cli.App, args []string) []string {
 				moved = append(moved, args[i+1])
 				i++
 			}
-			out = append(out[:1], append(moved, out[1:]...)...)
+			// In the order given: the order of --mirror flags counts.
+			out = append(out[:moveAt], append(moved, out[moveAt:]...)...)
+			moveAt += len(moved)
 			continue
 		}
 		if a == "--" {
