@@ -70,19 +70,31 @@ func startCountingProxy(t *testing.T, upstream string, tamper func([]byte) []byt
 	return cp
 }
 
+// takeHits returns the counts since the last call and resets them.
+func (cp *countingProxy) takeHits() map[string]int {
+	cp.mu.Lock()
+	defer cp.mu.Unlock()
+	h := cp.hits
+	cp.hits = map[string]int{}
+	return h
+}
+
 // blobGets returns how often each blob of repo was fetched with GET, by
 // digest, and resets every count.
 func (cp *countingProxy) blobGets(repo string) map[string]int {
-	cp.mu.Lock()
-	defer cp.mu.Unlock()
+	return getsOf(cp.takeHits(), repo, "blobs")
+}
+
+// getsOf picks the GETs of repo's kind ("blobs" or "manifests") from hits,
+// by digest or tag.
+func getsOf(hits map[string]int, repo, kind string) map[string]int {
 	out := map[string]int{}
-	prefix := "GET /v2/" + repo + "/blobs/"
-	for k, n := range cp.hits {
+	prefix := "GET /v2/" + repo + "/" + kind + "/"
+	for k, n := range hits {
 		if d, ok := strings.CutPrefix(k, prefix); ok {
 			out[d] += n
 		}
 	}
-	cp.hits = map[string]int{}
 	return out
 }
 
@@ -182,7 +194,11 @@ func TestMirrorPullThroughCache(t *testing.T) {
 			}
 			assertSameFiles(t, src, dirs[i])
 		}
-		atOrigin, atMirror = counter.blobGets(p.repo), mirrorCount.blobGets(p.repo)
+		mirrorHits := mirrorCount.takeHits()
+		atOrigin, atMirror = counter.blobGets(p.repo), getsOf(mirrorHits, p.repo, "blobs")
+		if n := getsOf(mirrorHits, p.repo, "manifests")[pushed.Digest]; n != pulls {
+			t.Errorf("the mirror served the manifest %s %d times, want %d (one per pull)", pushed.Digest, n, pulls)
+		}
 		t.Logf("blob GETs at the origin: %s", formatCounts(atOrigin))
 		t.Logf("blob GETs at the mirror: %s", formatCounts(atMirror))
 		if len(atMirror) < 4 {
