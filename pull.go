@@ -65,7 +65,7 @@ func (c *Client) Pull(ctx context.Context, refStr, dir string, opts PullOptions)
 	if err != nil {
 		return nil, err
 	}
-	mv, err := oci.FetchModelMirrored(ctx, mirrors, repo, ref, pinned.Digest, nil)
+	mv, mirrors, err := oci.FetchModelMirrored(ctx, mirrors, repo, ref, pinned.Digest, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -9,6 +9,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -238,17 +239,36 @@ func TestMirrorPullThroughCache(t *testing.T) {
 		}
 	})
 
+	t.Run("a mirror that is down is passed over", func(t *testing.T) {
+		dead, err := freePort()
+		if err != nil {
+			t.Fatal(err)
+		}
+		down := fmt.Sprintf("127.0.0.1:%d", dead)
+		dir := filepath.Join(t.TempDir(), "deploy")
+		start := time.Now()
+		res := p.c.ok("pull", p.ref(":production"), dir, "--policy", pol, "--key", p.pub("release"), "--mirror", down)
+		t.Logf("pull with the mirror down took %s", time.Since(start).Round(time.Millisecond))
+		wantStderr(t, res, `mirror `+down+`.*passing over it for this pull, fetching the manifest from`)
+		if strings.Contains(res.stderr, "fetching blob") {
+			t.Errorf("the mirror that was down for the manifest was tried for blobs too:\n%s", res)
+		}
+		assertSameFiles(t, src, dir)
+	})
+
 	t.Run("a mirror serving tampered bytes is refused", func(t *testing.T) {
+		// The manifest and the config (small) pass unchanged, so the
+		// mirror is used for the files, whose bytes it changes.
 		fake := startCountingProxy(t, origin.host, func(b []byte) []byte {
 			b = bytes.Clone(b)
-			if len(b) > 0 {
+			if len(b) > 4096 {
 				b[len(b)/2] ^= 0x01
 			}
 			return b
 		})
 		dir := filepath.Join(t.TempDir(), "deploy")
 		res := p.c.ok("pull", p.ref(":production"), dir, "--policy", pol, "--key", p.pub("release"), "--mirror", fake.host)
-		wantStderr(t, res, `mirror `+fake.host+` served other bytes than the digest; refused`)
+		wantStderr(t, res, `mirror `+fake.host+` served other bytes than the digest; refused`, `blob .* from `+regexp.QuoteMeta(p.r.host))
 		assertSameFiles(t, src, dir)
 		if got := fake.blobGets(p.repo); len(got) == 0 {
 			t.Errorf("the fake mirror was never asked for a blob")

@@ -248,20 +248,24 @@ func (c *Client) Mirrors(ref Reference) ([]*remote.Repository, error) {
 
 // FetchModelMirrored is FetchModel tried on each mirror in turn, then on
 // the origin repo. The manifest is checked against d wherever it comes
-// from; a mirror that fails is reported on w and passed over.
-func FetchModelMirrored(ctx context.Context, mirrors []*remote.Repository, repo *remote.Repository, ref Reference, d digest.Digest, w io.Writer) (*ModelVersion, error) {
-	for _, m := range mirrors {
+// from; a mirror that fails is reported on w and passed over. It also
+// returns the mirrors left for the blobs: the one that served the
+// manifest and those after it, so a mirror that is down or serves
+// damaged data costs one try per pull, not one per blob.
+func FetchModelMirrored(ctx context.Context, mirrors []*remote.Repository, repo *remote.Repository, ref Reference, d digest.Digest, w io.Writer) (*ModelVersion, []*remote.Repository, error) {
+	for i, m := range mirrors {
 		mref := Reference{Registry: m.Reference.Registry, Repository: m.Reference.Repository}
 		mv, err := FetchModel(ctx, m, mref, d)
 		if err == nil {
-			return mv, nil
+			return mv, mirrors[i:], nil
 		}
 		if ctx.Err() != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		fmt.Fprintf(warnings(w), "modelreg: mirror %s: %v; fetching the manifest from %s\n", m.Reference.Registry, err, ref.Registry)
+		fmt.Fprintf(warnings(w), "modelreg: mirror %s: %v; passing over it for this pull, fetching the manifest from %s\n", m.Reference.Registry, err, ref.Registry)
 	}
-	return FetchModel(ctx, repo, ref, d)
+	mv, err := FetchModel(ctx, repo, ref, d)
+	return mv, nil, err
 }
 
 // downloadMirrored is download tried on each mirror of the options in
