@@ -131,7 +131,7 @@ func startProxyRegistry(t *testing.T, remote string) *registry {
 
 // TestMirrorPullThroughCache: eight verified pulls at once of one
 // production version, with distribution v3 in proxy mode as the mirror
-// (four given by --mirror, four by registries.conf), get byte-identical
+// (given by --mirror, MODELREG_MIRRORS or registries.conf), get byte-identical
 // files while the origin serves each blob only a few times; tags,
 // signatures and records still come from the origin. A mirror that serves
 // other bytes than the digest is refused and the pull still succeeds,
@@ -178,9 +178,12 @@ func TestMirrorPullThroughCache(t *testing.T) {
 			dirs[i] = filepath.Join(t.TempDir(), "deploy")
 			args := []string{"pull", p.ref(":production"), dirs[i], "--policy", pol, "--key", p.pub("release"), "-o", "json"}
 			env := p.c.env
-			if i%2 == 0 {
+			switch i % 3 {
+			case 0:
 				args = append(args, "--mirror", mirrorCount.host)
-			} else {
+			case 1:
+				env = append(append([]string{}, env...), "MODELREG_MIRRORS="+mirrorCount.host)
+			default:
 				env = append(append([]string{}, env...), "CONTAINERS_REGISTRIES_CONF="+conf)
 			}
 			wg.Go(func() { results[i], errs[i] = runCommand(p.c.dir, env, modelregBin, args...) })
