@@ -27,6 +27,16 @@ type Options struct {
 	// PlainHTTP speaks HTTP to every registry; loopback registries use
 	// HTTP anyway.
 	PlainHTTP bool
+	// LoopbackTLS speaks HTTPS to loopback registries too
+	// (--plain-http=false given explicitly).
+	LoopbackTLS bool
+	// TLS gives CA certificates and the verification switch for HTTPS
+	// registries (see oci.TLSOptions); the zero value uses the system
+	// roots and the certs.d folders of docker and podman.
+	TLS oci.TLSOptions
+	// Mirror says which mirrors Pull may fetch manifests and blobs from
+	// by digest (see oci.MirrorOptions).
+	Mirror oci.MirrorOptions
 	// DockerConfig is the docker config file holding registry
 	// credentials. If empty, $DOCKER_CONFIG/config.json or
 	// ~/.docker/config.json is used.
@@ -51,10 +61,12 @@ type Client struct {
 	accepted acceptedRecords
 }
 
-// New returns a Client. It fails only when the docker config cannot be
-// read.
+// New returns a Client. It fails when the docker config cannot be read,
+// and on a CA file, certs.d folder, mirror or registries.conf that is not
+// well-formed (errdef.ErrInvalidInput).
 func New(opts Options) (*Client, error) {
-	c, err := oci.NewClient(oci.ClientOptions{PlainHTTP: opts.PlainHTTP, DockerConfig: opts.DockerConfig})
+	c, err := oci.NewClient(oci.ClientOptions{PlainHTTP: opts.PlainHTTP, DockerConfig: opts.DockerConfig,
+		LoopbackTLS: opts.LoopbackTLS, TLS: opts.TLS, Mirror: opts.Mirror})
 	if err != nil {
 		return nil, err
 	}
@@ -78,7 +90,7 @@ func (c *Client) transfer() oci.TransferOptions {
 }
 
 func (c *Client) signingOptions(ref oci.Reference) signing.RegistryOptions {
-	return signing.RegistryOptions{PlainHTTP: c.oci.PlainHTTP(ref.Registry)}
+	return signing.RegistryOptions{PlainHTTP: c.oci.PlainHTTP(ref.Registry), Transport: c.oci.Transport()}
 }
 
 // open parses s as a reference and opens its repository.

@@ -55,7 +55,17 @@ func (c *Client) Pull(ctx context.Context, refStr, dir string, opts PullOptions)
 	if dir == "" {
 		return nil, fmt.Errorf("%w: pull needs a target folder", errdef.ErrInvalidInput)
 	}
-	ref, pinned, repo, mv, err := c.version(ctx, refStr)
+	ref, pinned, repo, err := c.resolve(ctx, refStr)
+	if err != nil {
+		return nil, err
+	}
+	// The tag was resolved at the origin; the manifest and blobs, named
+	// by digest and checked against it, may come from mirrors.
+	mirrors, err := c.oci.Mirrors(ref)
+	if err != nil {
+		return nil, err
+	}
+	mv, mirrors, err := oci.FetchModelMirrored(ctx, mirrors, repo, ref, pinned.Digest, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -72,8 +82,10 @@ func (c *Client) Pull(ctx context.Context, refStr, dir string, opts PullOptions)
 			return res, err // the result says what was checked; nothing was written
 		}
 	}
+	topts := c.transfer()
+	topts.Mirrors = mirrors
 	pr, err := oci.PullFiles(ctx, repo, files, dir, oci.PullOptions{
-		TransferOptions: c.transfer(),
+		TransferOptions: topts,
 		// A verified pull hashes the files dir already holds rather than
 		// trusting the per-user digest cache.
 		VerifyExisting: res.Verification != nil,

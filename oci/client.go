@@ -2,6 +2,7 @@ package oci
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 
 	"oras.land/oras-go/v2/registry/remote"
@@ -16,8 +17,23 @@ const UserAgent = "modelreg"
 // ClientOptions configure a [Client]. The zero value is usable.
 type ClientOptions struct {
 	// PlainHTTP speaks HTTP instead of HTTPS to every registry. If false,
-	// only loopback registries (localhost, 127.0.0.0/8, ::1) use HTTP.
+	// only loopback registries (localhost, 127.0.0.0/8, ::1) use HTTP,
+	// unless LoopbackTLS.
 	PlainHTTP bool
+	// LoopbackTLS speaks HTTPS to loopback registries too, which
+	// otherwise get plain HTTP (the CLI's explicit --plain-http=false),
+	// for a TLS registry reached through a port-forward or a tunnel.
+	LoopbackTLS bool
+	// TLS holds the CA certificates, client certificates and the
+	// verification switch for HTTPS registries; the zero value uses the
+	// system roots and the certs.d folders of DefaultCertsDirs.
+	TLS TLSOptions
+	// Mirrors and the registries.conf file say where manifests and blobs
+	// may be fetched by digest (see MirrorOptions).
+	Mirror MirrorOptions
+	// Warnings receives warnings (TLS verification off, a mirror refused).
+	// If nil, os.Stderr.
+	Warnings io.Writer
 	// DockerConfig is the docker config file to read credentials from. If
 	// empty, $DOCKER_CONFIG/config.json or ~/.docker/config.json is used,
 	// with its credential helpers, as docker, oras and cosign do.
@@ -30,8 +46,10 @@ type ClientOptions struct {
 
 // Client reaches registries with credentials from the docker config.
 type Client struct {
-	opts ClientOptions
-	auth *auth.Client
+	opts      ClientOptions
+	auth      *auth.Client
+	transport *hostTransport
+	mirrors   *mirrorConfig
 }
 
 // NewClient returns a client. It fails only when the docker config exists
@@ -49,22 +67,39 @@ func NewClient(opts ClientOptions) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading registry credentials from the docker config: %w", err)
 	}
+	mirrors, err := loadMirrors(opts.Mirror, opts.Warnings)
+	if err != nil {
+		return nil, err
+	}
+	ht, err := newHostTransport(opts.TLS, mirrors.insecure)
+	if err != nil {
+		return nil, err
+	}
+	if opts.TLS.Insecure {
+		fmt.Fprintln(warnings(opts.Warnings), "modelreg: warning: --insecure: registry TLS certificates are not verified; anyone on the network path can read and change what is sent")
+	}
+	cred := credentials.Credential(store)
 	hc := opts.HTTPClient
 	if hc == nil {
-		hc = retry.DefaultClient
+		hc = &http.Client{Transport: retry.NewTransport(credentialsRefused{next: ht, cred: cred})}
 	}
 	ac := &auth.Client{
 		Client:     hc,
 		Cache:      auth.NewCache(),
-		Credential: credentials.Credential(store),
+		Credential: cred,
 		Header:     http.Header{"User-Agent": {UserAgent}},
 	}
-	return &Client{opts: opts, auth: ac}, nil
+	return &Client{opts: opts, auth: ac, transport: ht, mirrors: mirrors}, nil
 }
+
+// Transport is the HTTP transport with the TLS configuration of each
+// registry host (TLSOptions), for clients other than oras-go (the signing
+// package's go-containerregistry).
+func (c *Client) Transport() http.RoundTripper { return c.transport }
 
 // PlainHTTP reports whether registryHost is spoken to over plain HTTP.
 func (c *Client) PlainHTTP(registryHost string) bool {
-	return c.opts.PlainHTTP || IsLoopback(registryHost)
+	return c.opts.PlainHTTP || (IsLoopback(registryHost) && !c.opts.LoopbackTLS)
 }
 
 // Repository returns an oras-go repository for ref's HOST/REPO.

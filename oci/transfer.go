@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"sync"
 
@@ -88,6 +89,13 @@ type TransferOptions struct {
 	// comes as parallel ranges. If 0, DefaultSingleStreamRate; if < 0, the
 	// rest always comes as ranges.
 	SingleStreamRate int64
+	// Mirrors are repositories on mirrors (Client.Mirrors) that downloads
+	// try in order before the origin; see MirrorOptions. Empty: the
+	// origin only.
+	Mirrors []*remote.Repository
+	// Warnings receives a line for each mirror passed over. If nil,
+	// os.Stderr.
+	Warnings io.Writer
 }
 
 func (o TransferOptions) concurrency() int {
@@ -400,7 +408,7 @@ func downloadFile(ctx context.Context, t *transferClient, desc ocispec.Descripto
 		}
 		fp.Done(err)
 	}()
-	err = t.download(ctx, desc, out, fp)
+	err = t.downloadMirrored(ctx, desc, out, fp)
 	var le localError
 	if errors.As(err, &le) {
 		err = le.err

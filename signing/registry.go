@@ -3,6 +3,7 @@ package signing
 import (
 	"context"
 	"fmt"
+	"net/http"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -29,6 +30,10 @@ type RegistryOptions struct {
 	// authn.DefaultKeychain: the docker config ($DOCKER_CONFIG or
 	// ~/.docker/config.json) and its credential helpers.
 	Keychain authn.Keychain
+	// Transport carries the requests (go-containerregistry adds its
+	// retries and auth on top), for the CA and client certificates of each
+	// registry. nil means http.DefaultTransport.
+	Transport http.RoundTripper
 }
 
 // target is the signed manifest: a repository plus a sha256 digest.
@@ -68,11 +73,15 @@ func (o RegistryOptions) ociOptions(ctx context.Context) []ociremote.Option {
 	if kc == nil {
 		kc = authn.DefaultKeychain
 	}
-	return []ociremote.Option{ociremote.WithRemoteOptions(
+	ropts := []remote.Option{
 		remote.WithAuthFromKeychain(kc),
 		remote.WithContext(ctx),
 		remote.WithUserAgent("modelreg"),
-	)}
+	}
+	if o.Transport != nil {
+		ropts = append(ropts, remote.WithTransport(o.Transport))
+	}
+	return []ociremote.Option{ociremote.WithRemoteOptions(ropts...)}
 }
 
 // fetchLayers reads the signature image at tag (cosign's sha256-<hex>.sig

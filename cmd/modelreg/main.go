@@ -18,6 +18,7 @@ import (
 
 	"github.com/modelreg/modelreg"
 	"github.com/modelreg/modelreg/errdef"
+	"github.com/modelreg/modelreg/oci"
 )
 
 // Exit codes (DESIGN.md "Command line").
@@ -44,14 +45,17 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			"aliases such as staging and production are tags; cosign signatures and a\n" +
 			"policy gate decide what may be promoted and deployed.\n\n" +
 			"References are HOST[:PORT]/REPO[:TAG|@DIGEST]; a bare repository means :latest.\n" +
-			"Credentials come from the docker config; loopback registries use plain HTTP.\n" +
+			"Credentials come from the docker config (modelreg login); loopback registries use plain HTTP.\n" +
 			"Exit codes: 0 success, 1 error, 2 usage, 3 denied (verification or policy).",
 		Writer:                 stdout,
 		ErrWriter:              stderr,
 		HideHelpCommand:        true,
 		UseShortOptionHandling: false,
 		Flags: []cli.Flag{
-			&cli.BoolFlag{Name: "plain-http", Usage: "use plain HTTP for every registry (loopback registries always do)", EnvVars: []string{"MODELREG_PLAIN_HTTP"}},
+			&cli.BoolFlag{Name: "plain-http", Usage: "use plain HTTP for every registry (loopback registries do unless --plain-http=false is given)", EnvVars: []string{"MODELREG_PLAIN_HTTP"}},
+			&cli.StringFlag{Name: "ca-file", Usage: "trust the CA certificates of this PEM `FILE` for registries, besides the system roots and certs.d/HOST/*.crt", EnvVars: []string{"MODELREG_CA_FILE"}},
+			&cli.BoolFlag{Name: "insecure", Usage: "do not verify registry TLS certificates (warned about on stderr)", EnvVars: []string{"MODELREG_INSECURE"}},
+			&cli.StringSliceFlag{Name: "mirror", Usage: "fetch manifests and blobs by digest from this mirror first, `HOST[/PATH]` or ORIGIN=HOST[/PATH] (repeatable, tried in order; also the [[registry.mirror]] entries of registries.conf)", EnvVars: []string{"MODELREG_MIRRORS"}},
 		},
 		Commands: []*cli.Command{
 			serveCommand(),
@@ -69,6 +73,8 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			promoteCommand(),
 			rollbackCommand(),
 			historyCommand(),
+			loginCommand(),
+			logoutCommand(),
 		},
 		ExitErrHandler: func(*cli.Context, error) {},
 		OnUsageError:   onUsage,
@@ -195,6 +201,9 @@ func printJSON(w io.Writer, v any) error {
 // client builds the Go API client from global flags.
 func client(c *cli.Context) (*modelreg.Client, error) {
 	opts := modelreg.Options{PlainHTTP: c.Bool("plain-http")}
+	opts.LoopbackTLS = c.IsSet("plain-http") && !c.Bool("plain-http")
+	opts.TLS = oci.TLSOptions{CAFile: c.String("ca-file"), Insecure: c.Bool("insecure")}
+	opts.Mirror = oci.MirrorOptions{Mirrors: c.StringSlice("mirror")}
 	if c.IsSet("concurrency") {
 		opts.Concurrency = c.Int("concurrency")
 	}
@@ -220,11 +229,26 @@ func reorderArgs(app *cli.App, args []string) []string {
 	}
 	out := []string{args[0]}
 	i := 1
-	// Global flags before the command.
-	for i < len(args) && strings.HasPrefix(args[i], "-") {
-		out = append(out, args[i])
-		i++
+	global := map[string]bool{}
+	globalValue := map[string]bool{}
+	for _, f := range app.Flags {
+		_, isBool := f.(*cli.BoolFlag)
+		for _, n := range f.Names() {
+			global[n] = true
+			globalValue[n] = !isBool
+		}
 	}
+	// Global flags before the command, with their values.
+	for i < len(args) && strings.HasPrefix(args[i], "-") {
+		a := args[i]
+		out = append(out, a)
+		i++
+		if name := strings.TrimLeft(a, "-"); globalValue[name] && i < len(args) {
+			out = append(out, args[i])
+			i++
+		}
+	}
+	moveAt := len(out) // global flags after the command go here
 	cmds := app.Commands
 	var cmd *cli.Command
 	for i < len(args) {
@@ -252,19 +276,21 @@ func reorderArgs(app *cli.App, args []string) []string {
 			takesValue[n] = !isBool
 		}
 	}
-	global := map[string]bool{}
-	for _, f := range app.Flags {
-		for _, n := range f.Names() {
-			global[n] = true
-		}
-	}
 	var flags, pos []string
 	for ; i < len(args); i++ {
 		a := args[i]
 		if name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "="); strings.HasPrefix(a, "-") && global[name] && !takesValue[name] {
 			// A global flag after the command (e.g. push --plain-http):
-			// urfave/cli only reads it before, so move it there.
-			out = append(out[:1], append([]string{a}, out[1:]...)...)
+			// urfave/cli only reads it before, so move it there, with
+			// its value (--ca-file FILE).
+			moved := []string{a}
+			if globalValue[name] && !strings.Contains(a, "=") && i+1 < len(args) {
+				moved = append(moved, args[i+1])
+				i++
+			}
+			// In the order given: the order of --mirror flags counts.
+			out = append(out[:moveAt], append(moved, out[moveAt:]...)...)
+			moveAt += len(moved)
 			continue
 		}
 		if a == "--" {
