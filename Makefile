@@ -89,11 +89,11 @@ bench: build tools $(MODCTL)
 
 # Container image (deploy/Containerfile): a static binary, the host's CA
 # bundle and a uid-65532 passwd entry FROM scratch; no network needed.
-# IMAGE, VERSION and COMMIT may be given (e2e/deploy_test.go does).
+# IMAGE, VERSION, COMMIT and IMAGE_CONTEXT may be given (e2e/deploy_test.go does).
 IMAGE ?= localhost/modelreg:dev
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null)
-IMAGE_CONTEXT := bin/image
+IMAGE_CONTEXT ?= bin/image
 VERSION_PKG := github.com/modelreg/modelreg/internal/version
 image:
 	rm -rf $(IMAGE_CONTEXT) && mkdir -p $(IMAGE_CONTEXT)
