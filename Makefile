@@ -100,5 +100,5 @@ image:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w -X $(VERSION_PKG).Version=$(VERSION) -X $(VERSION_PKG).Commit=$(COMMIT)" \
 		-o $(IMAGE_CONTEXT)/modelreg ./cmd/modelreg
 	cp /etc/ssl/certs/ca-certificates.crt deploy/image/passwd deploy/image/group $(IMAGE_CONTEXT)/
-	podman build --pull=never -f deploy/Containerfile -t $(IMAGE) \
+	podman build --pull=never --layers=false -f deploy/Containerfile -t $(IMAGE) \
 		--build-arg VERSION=$(VERSION) --build-arg REVISION=$(COMMIT) $(IMAGE_CONTEXT)

@@ -134,6 +134,9 @@ func TestDeployOnKubernetes(t *testing.T) {
 	if code := pm.exitCode(t, initCtr); code != exitOK {
 		t.Fatalf("init container exit code %d, want 0:\n%s", code, pm.logs(initCtr))
 	}
+	if ro := pm.inspect(t, initCtr, "{{.HostConfig.ReadonlyRootfs}} {{.Config.User}}"); ro != "true 65532:65532" {
+		t.Errorf("init container read-only root and user: %q, want true 65532:65532 (from the manifest)", ro)
+	}
 	wantFiles := fileDigests(t, modelDir(t, modelFaceAPI))
 	if got := pm.waitServerFiles(t, serverCtr, 1); got != wantFiles {
 		t.Fatalf("the app container sees\n%s\nwant the files of %s:\n%s\ninit container log:\n%s", got, modelFaceAPI, wantFiles, pm.logs(initCtr))
@@ -375,7 +378,7 @@ func buildHelperImages(t *testing.T, pm *podman, work, id string) (app, pause st
 		file := filepath.Join(ctxDir, strings.TrimPrefix(entry, "/")+".Containerfile")
 		writeFile(t, file, fmt.Appendf(nil, "FROM scratch\nCOPY %s %s\nUSER 65532:65532\nENTRYPOINT [%q]\n", entry[1:], entry, entry))
 		pm.cleanup("rmi", "-f", img)
-		pm.ok("build", "--pull=never", "-q", "-f", file, "-t", img, ctxDir)
+		pm.ok("build", "--pull=never", "--layers=false", "-q", "-f", file, "-t", img, ctxDir)
 	}
 	return app, pause
 }
@@ -537,4 +540,25 @@ func (s shipped) render(t *testing.T, id string, v renderValues) (secretYAML, po
 
 func contextWithTimeout(d time.Duration) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), d)
+}
+
+// TestVersion: `version -o json` is one document with the Go version;
+// --version prints what `version` does.
+func TestVersion(t *testing.T) {
+	t.Parallel()
+	c := newCLI(t)
+	var v struct {
+		Version   string `json:"version"`
+		GoVersion string `json:"goVersion"`
+		Platform  string `json:"platform"`
+	}
+	c.okJSON(&v, "version")
+	if v.Version == "" || !strings.HasPrefix(v.GoVersion, "go1.") || !strings.Contains(v.Platform, "/") {
+		t.Errorf("version -o json = %+v, want a version, a Go version and a platform", v)
+	}
+	text := c.ok("version").stdout
+	if flag := c.ok("--version").stdout; flag != text || !strings.HasPrefix(text, "modelreg "+v.Version+"\n") {
+		t.Errorf("--version printed %q, version printed %q; want the same, starting with modelreg %s", flag, text, v.Version)
+	}
+	c.fails([]int{exitUsage}, "version", "extra")
 }
