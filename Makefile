@@ -8,6 +8,7 @@
 #   make race    unit tests (and the root package's in-process registry) under -race
 #   make fuzz    each native fuzz target for FUZZTIME (10s)
 #   make demo    scripts/demo.sh on the embedded registry
+#   make image   the container image localhost/modelreg:dev (podman, offline)
 #
 # The e2e suite needs .tools/bin/{cosign,oras,registry} (make tools) and
 # Debian's docker-registry 2.8 (apt-get install -y docker-registry);
@@ -30,7 +31,7 @@ E2E_PARALLEL ?= 4
 # files; .tools/ holds binaries; demo-work/ is scratch of the demo).
 GO_FILES = $(shell find . -name '*.go' -not -path './.git/*' -not -path './.tools/*' -not -path './tools/*' -not -path './demo-work/*')
 
-.PHONY: build tools test unit e2e lint demo bench race fuzz
+.PHONY: build tools test unit e2e lint demo bench race fuzz image
 
 build:
 	$(GO) build -o bin/modelreg ./cmd/modelreg
@@ -113,3 +114,19 @@ fuzz:
 bench: build tools $(MODCTL)
 	$(GO) build -o bin/bench ./bench
 	bin/bench
+
+# Container image (deploy/Containerfile): a static binary, the host's CA
+# bundle and a uid-65532 passwd entry FROM scratch; no network needed.
+# IMAGE, VERSION, COMMIT and IMAGE_CONTEXT may be given (e2e/deploy_test.go does).
+IMAGE ?= localhost/modelreg:dev
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null)
+IMAGE_CONTEXT ?= bin/image
+VERSION_PKG := github.com/modelreg/modelreg/internal/version
+image:
+	rm -rf $(IMAGE_CONTEXT) && mkdir -p $(IMAGE_CONTEXT)
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w -X $(VERSION_PKG).Version=$(VERSION) -X $(VERSION_PKG).Commit=$(COMMIT)" \
+		-o $(IMAGE_CONTEXT)/modelreg ./cmd/modelreg
+	cp /etc/ssl/certs/ca-certificates.crt deploy/image/passwd deploy/image/group $(IMAGE_CONTEXT)/
+	podman build --pull=never --layers=false -f deploy/Containerfile -t $(IMAGE) \
+		--build-arg VERSION=$(VERSION) --build-arg REVISION=$(COMMIT) $(IMAGE_CONTEXT)

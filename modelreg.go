@@ -90,7 +90,7 @@ func (c *Client) transfer() oci.TransferOptions {
 }
 
 func (c *Client) signingOptions(ref oci.Reference) signing.RegistryOptions {
-	return signing.RegistryOptions{PlainHTTP: c.oci.PlainHTTP(ref.Registry), Transport: c.oci.Transport()}
+	return signing.RegistryOptions{PlainHTTP: c.oci.PlainHTTP(ref.Registry), Transport: c.oci.Transport(), Keychain: signing.Keychain(c.credential)}
 }
 
 // open parses s as a reference and opens its repository.
@@ -137,4 +137,11 @@ func (c *Client) version(ctx context.Context, refStr string) (ref, pinned oci.Re
 	}
 	mv, err = oci.FetchModel(ctx, repo, ref, pinned.Digest)
 	return ref, pinned, repo, mv, err
+}
+
+// credential is the docker config's credential for a registry, for the
+// signature client (signing.Keychain).
+func (c *Client) credential(ctx context.Context, hostport string) (user, pass, token string, err error) {
+	cred, err := c.oci.Credential(ctx, hostport)
+	return cred.Username, cred.Password, cred.RefreshToken, err
 }

@@ -366,6 +366,8 @@ func (c *Client) recordRule(ctx context.Context, repo *remote.Repository, ref oc
 		rule.Reason = fmt.Sprintf("the tag points at %s, but the newest promotion record (sequence %d, %s, signed by %s) names %s: the tag was moved outside `modelreg promote` or an older record was replayed", ref.Digest, last.Sequence, last.PromotedAt, last.KeyPath, last.Digest)
 	case match.Sequence < seen:
 		rule.Reason = fmt.Sprintf("the newest promotion record found has sequence %d, but this machine already accepted sequence %d for %q: a newer record is being hidden", match.Sequence, seen, alias)
+	case match.Sequence < pol.PromotionMinSequence(alias):
+		rule.Reason = fmt.Sprintf("the newest promotion record found has sequence %d, below the policy's promoters.minSequence of %d for %q: an older record is being replayed behind a hidden newer one (or the policy names a promotion that has not happened yet)", match.Sequence, pol.PromotionMinSequence(alias), alias)
 	default:
 		maxAge := pol.PromotionMaxAge(alias)
 		at, perr := time.Parse(time.RFC3339, match.PromotedAt)

@@ -36,7 +36,9 @@ type ClientOptions struct {
 	Warnings io.Writer
 	// DockerConfig is the docker config file to read credentials from. If
 	// empty, $DOCKER_CONFIG/config.json or ~/.docker/config.json is used,
-	// with its credential helpers, as docker, oras and cosign do.
+	// with its credential helpers, as docker, oras and cosign do; a
+	// $DOCKER_CONFIG folder holding only .dockerconfigjson (a mounted
+	// kubernetes.io/dockerconfigjson Secret) is read from that file.
 	DockerConfig string
 	// HTTPClient is the underlying client. If nil, oras-go's retrying
 	// client is used (5xx, 429 and connection resets are retried with
@@ -62,7 +64,7 @@ func NewClient(opts ClientOptions) (*Client, error) {
 	if opts.DockerConfig != "" {
 		store, err = credentials.NewStore(opts.DockerConfig, credentials.StoreOptions{})
 	} else {
-		store, err = credentials.NewStoreFromDocker(credentials.StoreOptions{})
+		store, err = dockerStore() // also a mounted pull Secret; see dockerconfig.go
 	}
 	if err != nil {
 		return nil, fmt.Errorf("reading registry credentials from the docker config: %w", err)

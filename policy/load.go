@@ -232,10 +232,13 @@ func (l *loader) aliasRules(n *yaml.Node, field, alias string) *AliasRules {
 				r.Approvals = &ApprovalRule{Keys: keys, Min: need}
 			}
 		case "promoters":
-			if f, ok := l.fields(e.val, field, "keys", "maxAge"); ok && !isNull(e.val) {
+			if f, ok := l.fields(e.val, field, "keys", "maxAge", "minSequence"); ok && !isNull(e.val) {
 				r.Promoters, _, _ = l.keyList(e.val, f, field)
 				if m, ok := f["maxAge"]; ok {
 					r.PromotionMaxAge = l.duration(m.val, field+".maxAge")
+				}
+				if m, ok := f["minSequence"]; ok {
+					r.PromotionMinSequence = l.sequence(m.val, field+".minSequence")
 				}
 			}
 		case "requireAlias":
@@ -688,4 +691,18 @@ func (l *loader) duration(n *yaml.Node, field string) time.Duration {
 		return 0
 	}
 	return d
+}
+
+// sequence reads a promotion record sequence number: an integer ≥ 1.
+func (l *loader) sequence(n *yaml.Node, field string) int64 {
+	v, ok := l.scalar(n, field)
+	if !ok {
+		return 0
+	}
+	seq, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || seq < 1 {
+		l.errorf(n, field, "%q is not a sequence number (an integer of at least 1, e.g. the sequence `modelreg history` shows for the promotion to deploy)", v)
+		return 0
+	}
+	return seq
 }

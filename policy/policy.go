@@ -111,6 +111,13 @@ type AliasRules struct {
 	// to honour it: like TUF's timestamp expiry, it bounds how long an
 	// older record hidden behind an overwritten tag could be replayed.
 	PromotionMaxAge time.Duration
+	// PromotionMinSequence, when set (`promoters: {minSequence: 12}`), is
+	// the lowest promotion record sequence deploy-time verification
+	// honours. Unlike the per-machine memory of accepted sequences it
+	// holds in a fresh pod too: raise it in the policy ConfigMap with each
+	// release, and an older record replayed behind an overwritten tag is
+	// refused everywhere.
+	PromotionMinSequence int64
 
 	cond *condition
 }
@@ -232,6 +239,15 @@ func (p *Policy) PromoterKeys(alias string) []Key {
 func (p *Policy) PromotionMaxAge(alias string) time.Duration {
 	if r, ok := p.Aliases[alias]; ok {
 		return r.PromotionMaxAge
+	}
+	return 0
+}
+
+// PromotionMinSequence returns the alias's promoters.minSequence, 0 when
+// unset.
+func (p *Policy) PromotionMinSequence(alias string) int64 {
+	if r, ok := p.Aliases[alias]; ok {
+		return r.PromotionMinSequence
 	}
 	return 0
 }

@@ -70,3 +70,19 @@ func TestPromotionMaxAge(t *testing.T) {
 		}
 	}
 }
+
+func TestPromotionMinSequence(t *testing.T) {
+	td := newTestDir(t)
+	p := td.parse(t, "apiVersion: modelreg.dev/v1\nkind: PromotionPolicy\naliases:\n  production:\n    promoters: {keys: [keys/ci.pub], minSequence: 12}\n  qa:\n    promoters: {keys: [keys/ci.pub]}\n")
+	for alias, want := range map[string]int64{"production": 12, "qa": 0, "none": 0} {
+		if got := p.PromotionMinSequence(alias); got != want {
+			t.Errorf("PromotionMinSequence(%s) = %d, want %d", alias, got, want)
+		}
+	}
+	for _, bad := range []string{"0", "-3", "twelve", "1.5"} {
+		_, err := Parse([]byte("apiVersion: modelreg.dev/v1\nkind: PromotionPolicy\naliases:\n  production:\n    promoters: {keys: [keys/ci.pub], minSequence: "+bad+"}\n"), "policy.yaml", td.dir)
+		if !errors.Is(err, errdef.ErrInvalidInput) || !strings.Contains(err.Error(), "policy.yaml:5: aliases.production.promoters.minSequence") {
+			t.Errorf("minSequence %q: err = %v, want a load error naming policy.yaml:5 and the field", bad, err)
+		}
+	}
+}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/modelreg/modelreg"
 	"github.com/modelreg/modelreg/errdef"
+	"github.com/modelreg/modelreg/internal/version"
 	"github.com/modelreg/modelreg/oci"
 )
 
@@ -47,6 +48,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			"References are HOST[:PORT]/REPO[:TAG|@DIGEST]; a bare repository means :latest.\n" +
 			"Credentials come from the docker config (modelreg login); loopback registries use plain HTTP.\n" +
 			"Exit codes: 0 success, 1 error, 2 usage, 3 denied (verification or policy).",
+		Version:                version.Get().Version,
 		Writer:                 stdout,
 		ErrWriter:              stderr,
 		HideHelpCommand:        true,
@@ -75,6 +77,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			historyCommand(),
 			loginCommand(),
 			logoutCommand(),
+			versionCommand(),
 		},
 		ExitErrHandler: func(*cli.Context, error) {},
 		OnUsageError:   onUsage,
@@ -92,6 +95,10 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		}
 	}
 	walk(app.Commands)
+	// --version prints what `modelreg version` does; no -v shorthand,
+	// which users of other CLIs read as "verbose".
+	cli.VersionFlag = &cli.BoolFlag{Name: "version", Usage: "print the version and exit"}
+	cli.VersionPrinter = func(c *cli.Context) { printVersion(c.App.Writer) }
 	return app
 }
 
