@@ -36,6 +36,12 @@ type Options struct {
 	// NoDigestCache turns off the file digest cache under the user's
 	// cache folder.
 	NoDigestCache bool
+	// LegacyTags also writes signatures, attestations, approvals and
+	// promotion records to cosign v2's sha256-<hex>.sig / .att tags, for
+	// verifiers that read only those (cosign v2, Kyverno's `type:
+	// Cosign`). If false, they are written only as cosign v3 writes them:
+	// Sigstore bundles in OCI 1.1 referrers. Both are always read.
+	LegacyTags bool
 }
 
 // Client runs modelreg's use cases against registries.
@@ -64,7 +70,14 @@ func (c *Client) transfer() oci.TransferOptions {
 }
 
 func (c *Client) signingOptions(ref oci.Reference) signing.RegistryOptions {
-	return signing.RegistryOptions{PlainHTTP: c.oci.PlainHTTP(ref.Registry)}
+	o := signing.RegistryOptions{PlainHTTP: c.oci.PlainHTTP(ref.Registry)}
+	if r, err := c.oci.Repository(ref); err == nil {
+		o.Repository = r
+	}
+	if c.opts.LegacyTags {
+		o.Format = signing.FormatBoth
+	}
+	return o
 }
 
 // open parses s as a reference and opens its repository.

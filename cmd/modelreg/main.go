@@ -51,6 +51,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		HideHelpCommand:        true,
 		UseShortOptionHandling: false,
 		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "legacy-tags", Usage: "also write signatures and attestations to cosign v2's .sig/.att tags (bundle referrers are always written)", EnvVars: []string{"MODELREG_LEGACY_TAGS"}},
 			&cli.BoolFlag{Name: "plain-http", Usage: "use plain HTTP for every registry (loopback registries always do)", EnvVars: []string{"MODELREG_PLAIN_HTTP"}},
 		},
 		Commands: []*cli.Command{
@@ -187,7 +188,7 @@ func printJSON(w io.Writer, v any) error {
 
 // client builds the Go API client from global flags.
 func client(c *cli.Context) (*modelreg.Client, error) {
-	opts := modelreg.Options{PlainHTTP: c.Bool("plain-http")}
+	opts := modelreg.Options{PlainHTTP: c.Bool("plain-http"), LegacyTags: c.Bool("legacy-tags")}
 	if c.IsSet("concurrency") {
 		opts.Concurrency = c.Int("concurrency")
 	}
