@@ -36,11 +36,14 @@ type Options struct {
 	// NoDigestCache turns off the file digest cache under the user's
 	// cache folder.
 	NoDigestCache bool
-	// LegacyTags also writes signatures, attestations, approvals and
-	// promotion records to cosign v2's sha256-<hex>.sig / .att tags, for
+	// LegacyTags writes signatures, attestations, approvals and promotion
+	// records to cosign v2's sha256-<hex>.sig / .att tags instead of
+	// bundle referrers, as cosign does with --new-bundle-format=false, for
 	// verifiers that read only those (cosign v2, Kyverno's `type:
-	// Cosign`). If false, they are written only as cosign v3 writes them:
-	// Sigstore bundles in OCI 1.1 referrers. Both are always read.
+	// Cosign`). Not both: cosign v2.6.5 `verify --key` takes the bundle
+	// path as soon as a bundle referrer exists, and then needs a trusted
+	// root. If false, they are written as cosign v3 writes them: Sigstore
+	// bundles in OCI 1.1 referrers. Both formats are always read.
 	LegacyTags bool
 }
 
@@ -75,7 +78,7 @@ func (c *Client) signingOptions(ref oci.Reference) signing.RegistryOptions {
 		o.Repository = r
 	}
 	if c.opts.LegacyTags {
-		o.Format = signing.FormatBoth
+		o.Format = signing.FormatLegacy
 	}
 	return o
 }

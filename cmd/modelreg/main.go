@@ -51,7 +51,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		HideHelpCommand:        true,
 		UseShortOptionHandling: false,
 		Flags: []cli.Flag{
-			&cli.BoolFlag{Name: "legacy-tags", Usage: "also write signatures and attestations to cosign v2's .sig/.att tags (bundle referrers are always written)", EnvVars: []string{"MODELREG_LEGACY_TAGS"}},
+			&cli.BoolFlag{Name: "legacy-tags", Usage: "write signatures, attestations and records to cosign v2's .sig/.att tags instead of bundle referrers (like cosign --new-bundle-format=false)", EnvVars: []string{"MODELREG_LEGACY_TAGS"}},
 			&cli.BoolFlag{Name: "plain-http", Usage: "use plain HTTP for every registry (loopback registries always do)", EnvVars: []string{"MODELREG_PLAIN_HTTP"}},
 		},
 		Commands: []*cli.Command{
