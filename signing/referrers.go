@@ -175,8 +175,59 @@ func pushBundle(ctx context.Context, opts RegistryOptions, repoName string, dgst
 		if err := addToReferrersIndex(ctx, repo, dgst, desc); err != nil {
 			return ocispec.Descriptor{}, err
 		}
+		return desc, nil
+	}
+	push := func() error {
+		p := freshRepository(repo)
+		if err := p.SetReferrersCapability(true); err != nil {
+			return err
+		}
+		return p.Push(ctx, ocispec.Descriptor{MediaType: desc.MediaType, Digest: desc.Digest, Size: desc.Size}, bytes.NewReader(raw))
+	}
+	if err := confirmListed(ctx, repo, dgst, desc.Digest, push); err != nil {
+		return ocispec.Descriptor{}, err
 	}
 	return desc, nil
+}
+
+// confirmListed reads the referrers API until it lists referrer in
+// confirmReads consecutive reads, pushing the manifest again (push)
+// whenever it does not. A registry's own referrers list can lose an entry
+// to concurrent pushes too (olareg v0.2.2 updates it by an unlocked
+// read-modify-write); pushing the manifest again adds it back.
+func confirmListed(ctx context.Context, repo *remote.Repository, subject, referrer digest.Digest, push func() error) error {
+	confirmed := 0
+	for round := 0; round < maxIndexRounds; round++ {
+		r := freshRepository(repo)
+		if err := r.SetReferrersCapability(true); err != nil {
+			return err
+		}
+		listed := false
+		err := r.Referrers(ctx, ocispec.Descriptor{Digest: subject, MediaType: ocispec.MediaTypeImageManifest}, "", func(rs []ocispec.Descriptor) error {
+			for _, d := range rs {
+				if d.Digest == referrer {
+					listed = true
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("reading back the referrers of %s: %w", subject, err)
+		}
+		if listed {
+			if confirmed++; confirmed >= confirmReads {
+				return nil
+			}
+			sleep(ctx, 50+rand.IntN(200))
+			continue
+		}
+		confirmed = 0
+		if err := push(); err != nil {
+			return fmt.Errorf("pushing the referrer manifest %s again: %w", referrer, err)
+		}
+		sleep(ctx, 20+rand.IntN(80))
+	}
+	return fmt.Errorf("the registry kept dropping referrer %s of %s from its referrers list after %d rounds; run the command again", referrer, subject, maxIndexRounds)
 }
 
 func (r *registryURL) url(path string) string {
