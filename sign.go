@@ -43,6 +43,10 @@ type VerifyResult struct {
 	Signers []string `json:"signers"`
 	// KeyIDs are their key IDs ("sha256:<hex of the public key>").
 	KeyIDs []string `json:"keyIds"`
+	// Referrers lists every signature and attestation of the digest,
+	// each with whether one of the keys verified it (Verify fills it,
+	// also when it denies).
+	Referrers []TrustReferrer `json:"referrers,omitempty"`
 }
 
 // Verify checks that the digest refStr names (a tag is resolved once)
@@ -54,7 +58,19 @@ func (c *Client) Verify(ctx context.Context, refStr string, keyPaths []string) (
 	if err != nil {
 		return nil, err
 	}
-	return c.verifyDigest(ctx, pinned, keyPaths)
+	res, err := c.verifyDigest(ctx, pinned, keyPaths)
+	if res != nil {
+		keys, kerr := loadPublicKeys(keyPaths)
+		if kerr != nil {
+			return res, kerr
+		}
+		refs, lerr := signing.ListReferrers(ctx, pinned.Name(), pinned.Digest, keys, c.signingOptions(pinned))
+		if lerr != nil && err == nil {
+			return res, fmt.Errorf("listing the referrers of %s: %w", pinned, lerr)
+		}
+		res.Referrers = refs
+	}
+	return res, err
 }
 
 func (c *Client) verifyDigest(ctx context.Context, ref oci.Reference, keyPaths []string) (*VerifyResult, error) {

@@ -159,6 +159,36 @@ func TestCosign3Interop(t *testing.T) {
 					t.Errorf("oras discover: %d referrers of predicate type %s, want 1 (all: %v)", got[want], want, got)
 				}
 			}
+
+			// verify and inspect show each: kind, format, key, time and
+			// whether the given key verified it.
+			type shown struct {
+				Referrers []struct {
+					Kind, Format, KeyID, Created string
+					Verified                     bool
+				} `json:"referrers"`
+			}
+			var v, in shown
+			c.okJSON(&v, "verify", byDigest, "--key", ourPub)
+			c.okJSON(&in, "inspect", byDigest, "--key", filepath.Join(keys, "promoter.pub"))
+			for name, tc := range map[string]struct {
+				s        shown
+				verified string
+			}{"verify": {v, "signature evaluation approval"}, "inspect": {in, "promotion"}} {
+				kinds := map[string]bool{}
+				for _, r := range tc.s.Referrers {
+					kinds[r.Kind] = true
+					if r.Format != "bundle" || !strings.HasPrefix(r.KeyID, "sha256:") || r.Created == "" {
+						t.Errorf("%s lists %+v", name, r)
+					}
+					if r.Verified != strings.Contains(tc.verified, r.Kind) {
+						t.Errorf("%s: %s verified=%v", name, r.Kind, r.Verified)
+					}
+				}
+				if len(kinds) != 4 {
+					t.Errorf("%s lists kinds %v, want signature, evaluation, approval and promotion", name, kinds)
+				}
+			}
 		})
 	})
 }

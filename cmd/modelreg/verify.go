@@ -30,15 +30,15 @@ func verifyCommand() *cli.Command {
 			res, err := cl.Verify(c.Context, c.Args().Get(0), c.StringSlice("key"))
 			if err != nil {
 				if asJSON && res != nil && errors.Is(err, errdef.ErrDenied) {
-					_ = printJSON(c.App.Writer, map[string]any{"reference": res.Reference, "digest": res.Digest, "verified": false, "signers": res.Signers})
+					_ = printJSON(c.App.Writer, map[string]any{"reference": res.Reference, "digest": res.Digest, "verified": false, "signers": res.Signers, "referrers": res.Referrers})
 				}
 				return err
 			}
 			if asJSON {
-				return printJSON(c.App.Writer, map[string]any{"reference": res.Reference, "digest": res.Digest, "verified": true, "signers": res.Signers, "keyIds": res.KeyIDs})
+				return printJSON(c.App.Writer, map[string]any{"reference": res.Reference, "digest": res.Digest, "verified": true, "signers": res.Signers, "keyIds": res.KeyIDs, "referrers": res.Referrers})
 			}
 			fmt.Fprintf(c.App.Writer, "Verified %s\n  signed by: %s\n", res.Reference, strings.Join(res.Signers, ", "))
-			return nil
+			return printReferrers(c.App.Writer, res.Referrers)
 		},
 	}
 }
