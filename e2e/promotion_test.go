@@ -111,7 +111,7 @@ func TestPromoteRefusesBadEvaluations(t *testing.T) {
 				t.Errorf("the evidence of %s lists attestations about another digest: %+v", other.Digest, copied.Evidence.Attestations)
 			}
 			// Oracle: cosign refuses it as well, so the setup is sound.
-			if cv := p.c.tool("cosign", "verify-attestation", "--key", p.pub("eval"), "--insecure-ignore-tlog=true",
+			if cv := p.c.tool("cosign3", "verify-attestation", "--key", p.pub("eval"), "--insecure-ignore-tlog=true",
 				"--allow-insecure-registry", "--type", predicateEvaluation, p.byDigest(other.Digest)); cv.code == exitOK {
 				t.Errorf("cosign verify-attestation accepted good's attestation for other; the test setup is wrong:\n%s", cv)
 			}
@@ -515,7 +515,7 @@ func TestAttestCosignVerifyAttestation(t *testing.T) {
 		checkEvaluation("attest output", pred)
 
 		verifyAtt := func(key, predicateType string) result {
-			return p.c.tool("cosign", "verify-attestation", "--key", key, "--insecure-ignore-tlog=true",
+			return p.c.tool("cosign3", "verify-attestation", "--key", key, "--insecure-ignore-tlog=true",
 				"--allow-insecure-registry", "--type", predicateType, p.byDigest(v.Digest))
 		}
 		checkStatement := func(st inTotoStatement, predicateType string) {

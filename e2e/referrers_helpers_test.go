@@ -35,40 +35,46 @@ func referrersOf(t testing.TB, rc *remote.Repository, d string) []ocispec.Descri
 // an attacker with push rights can do.
 func (p *promo) copyReferrers(srcRepo, from, to string) {
 	p.t.Helper()
-	ctx := opCtx(p.t)
-	src, dst := repoClient(p.t, p.r, srcRepo), p.client()
+	copyReferrers(p.t, repoClient(p.t, p.r, srcRepo), p.client(), from, to)
+}
+
+// copyReferrers pushes every referrer of digest from in src as a referrer
+// of digest to in dst (see promo.copyReferrers).
+func copyReferrers(t testing.TB, src, dst *remote.Repository, from, to string) {
+	t.Helper()
+	ctx := opCtx(t)
 	toDesc, err := dst.Resolve(ctx, to)
 	if err != nil {
-		p.t.Fatalf("resolve %s: %v", to, err)
+		t.Fatalf("resolve %s: %v", to, err)
 	}
-	for _, d := range referrersOf(p.t, src, from) {
+	for _, d := range referrersOf(t, src, from) {
 		raw, err := content.FetchAll(ctx, src, d)
 		if err != nil {
-			p.t.Fatalf("fetch referrer %s: %v", d.Digest, err)
+			t.Fatalf("fetch referrer %s: %v", d.Digest, err)
 		}
 		var m ocispec.Manifest
 		if err := json.Unmarshal(raw, &m); err != nil {
-			p.t.Fatalf("referrer %s: %v", d.Digest, err)
+			t.Fatalf("referrer %s: %v", d.Digest, err)
 		}
 		for _, b := range append([]ocispec.Descriptor{m.Config}, m.Layers...) {
 			data, err := content.FetchAll(ctx, src, b)
 			if err != nil {
-				p.t.Fatalf("fetch blob %s: %v", b.Digest, err)
+				t.Fatalf("fetch blob %s: %v", b.Digest, err)
 			}
 			if ok, _ := dst.Exists(ctx, b); !ok {
 				if err := dst.Push(ctx, b, bytes.NewReader(data)); err != nil {
-					p.t.Fatalf("push blob %s: %v", b.Digest, err)
+					t.Fatalf("push blob %s: %v", b.Digest, err)
 				}
 			}
 		}
 		if from != to {
 			m.Subject = &ocispec.Descriptor{MediaType: toDesc.MediaType, Digest: toDesc.Digest, Size: toDesc.Size}
 			if raw, err = json.Marshal(m); err != nil {
-				p.t.Fatal(err)
+				t.Fatal(err)
 			}
 		}
 		if err := dst.Push(ctx, content.NewDescriptorFromBytes(m.MediaType, raw), bytes.NewReader(raw)); err != nil {
-			p.t.Fatalf("push referrer: %v", err)
+			t.Fatalf("push referrer: %v", err)
 		}
 	}
 }
