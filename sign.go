@@ -18,8 +18,9 @@ type SignResult struct {
 
 // Sign signs the manifest digest that refStr names (a tag is resolved once)
 // with the cosign private key at keyPath, decrypted with password, and
-// stores the signature in cosign's tag format (sha256-<hex>.sig), offline:
-// no transparency log.
+// stores the signature as cosign v3 does by default (a Sigstore bundle in
+// an OCI 1.1 referrer of the digest; cosign v2's sha256-<hex>.sig tag with
+// Options.LegacyTags), offline: no transparency log.
 func (c *Client) Sign(ctx context.Context, refStr, keyPath string, password []byte) (*SignResult, error) {
 	key, err := signing.LoadPrivateKey(keyPath, password)
 	if err != nil {
