@@ -296,3 +296,66 @@ func TestConcurrentSignAttest(t *testing.T) {
 		}
 	})
 }
+
+// TestConcurrentLegacySign starts 10 `--legacy-tags sign` at once on one
+// digest, twice: all 10 layers survive in the shared cosign v2 .sig tag
+// (each writer reads the tag back and writes again when its layer is gone).
+func TestConcurrentLegacySign(t *testing.T) {
+	t.Parallel()
+	needModelreg(t)
+	base := newCLI(t)
+	keys := filepath.Join(base.dir, "keys")
+	mkdirAll(t, keys)
+	verifyArgs := []string{}
+	var keyFiles []string
+	for i := range concurrentSigners {
+		prefix := fmt.Sprintf("k%02d", i)
+		base.in(keys).ok("keygen", "--prefix", prefix)
+		keyFiles = append(keyFiles, filepath.Join(keys, prefix+".key"))
+		verifyArgs = append(verifyArgs, "--key", filepath.Join(keys, prefix+".pub"))
+	}
+	forEachRegistry(t, func(t *testing.T, r *registry) {
+		c := base.with(t)
+		repo := repoName(t)
+		for round := range 2 {
+			src := copyModel(t, modelSilero)
+			writeFile(t, filepath.Join(src, "README.md"), []byte(fmt.Sprintf("# legacy round %d\n", round)))
+			var p pushJSON
+			c.okJSON(&p, "push", r.ref(repo, ""), src)
+			byDigest := r.ref(repo, "@"+p.Digest)
+			results := make([]result, concurrentSigners)
+			errs := make([]error, concurrentSigners)
+			start := make(chan struct{})
+			var wg sync.WaitGroup
+			for i := range concurrentSigners {
+				wg.Go(func() {
+					<-start
+					results[i], errs[i] = runCommand(c.dir, c.env, modelregBin, "--legacy-tags", "sign", byDigest, "--key", keyFiles[i])
+				})
+			}
+			close(start)
+			wg.Wait()
+			for i, res := range results {
+				if errs[i] != nil || res.code != exitOK {
+					t.Fatalf("round %d, signer %d: %v\n%s", round+1, i+1, errs[i], res)
+				}
+			}
+			var v struct {
+				KeyIDs    []string `json:"keyIds"`
+				Referrers []struct {
+					Format string `json:"format"`
+				} `json:"referrers"`
+			}
+			c.okJSON(&v, "verify", append([]string{byDigest}, verifyArgs...)...)
+			legacy := 0
+			for _, ref := range v.Referrers {
+				if ref.Format == "legacy" {
+					legacy++
+				}
+			}
+			if len(v.KeyIDs) != concurrentSigners || legacy != concurrentSigners {
+				t.Errorf("round %d: %d signers, %d legacy layers, want %d each", round+1, len(v.KeyIDs), legacy, concurrentSigners)
+			}
+		}
+	})
+}

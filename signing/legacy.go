@@ -10,6 +10,9 @@ import (
 	ociremote "github.com/sigstore/cosign/v2/pkg/oci/remote"
 )
 
+// legacyWriteTries bounds the attempts of one legacy tag write.
+const legacyWriteTries = 5
+
 // writeLegacyChecked runs write, a read-modify-write of a cosign v2 tag
 // (sha256-<hex>.sig or .att, named by tagOf) that a concurrent writer can
 // undo, then reads the tag back until a layer for which mine is true is
@@ -23,7 +26,19 @@ func writeLegacyChecked(ctx context.Context, t target, tagOf func(name.Reference
 	if err != nil {
 		return fmt.Errorf("cosign tag of %s: %w", t.ref, err)
 	}
-	if err := write(); err != nil {
+	// Concurrent rewrites of one tag also make registries refuse a
+	// manifest whose blobs another writer's manifest replaced
+	// (MANIFEST_BLOB_UNKNOWN on distribution 2.8): try again a few times.
+	retrying := func() error {
+		for i := 0; ; i++ {
+			err := write()
+			if err == nil || i >= legacyWriteTries-1 || ctx.Err() != nil {
+				return err
+			}
+			sleep(ctx, 100+rand.IntN(400))
+		}
+	}
+	if err := retrying(); err != nil {
 		return err
 	}
 	confirmed := 0
@@ -47,7 +62,7 @@ func writeLegacyChecked(ctx context.Context, t target, tagOf func(name.Reference
 			continue
 		}
 		confirmed = 0
-		if err := write(); err != nil {
+		if err := retrying(); err != nil {
 			return err
 		}
 		sleep(ctx, 20+rand.IntN(80))
