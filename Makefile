@@ -10,7 +10,7 @@
 #   make demo    scripts/demo.sh on the embedded registry
 #   make image   the container image localhost/modelreg:dev (podman, offline)
 #
-# The e2e suite needs .tools/bin/{cosign,oras,registry} (make tools) and
+# The e2e suite needs .tools/bin/{cosign,cosign3,oras,registry} (make tools) and
 # Debian's docker-registry 2.8 (apt-get install -y docker-registry);
 # without them it fails, it does not skip.
 
@@ -18,6 +18,7 @@ GO ?= go
 
 TOOLS_BIN := $(CURDIR)/.tools/bin
 TOOLS := $(TOOLS_BIN)/cosign $(TOOLS_BIN)/oras $(TOOLS_BIN)/registry
+COSIGN3 := $(TOOLS_BIN)/cosign3
 TOOL_PKGS := \
 	github.com/sigstore/cosign/v2/cmd/cosign \
 	oras.land/oras/cmd/oras \
@@ -36,7 +37,7 @@ GO_FILES = $(shell find . -name '*.go' -not -path './.git/*' -not -path './.tool
 build:
 	$(GO) build -o bin/modelreg ./cmd/modelreg
 
-tools: $(TOOLS)
+tools: $(TOOLS) $(COSIGN3)
 
 # modctl v0.2.2 (CNCF ModelPack CLI) is a peer only in the benchmark; it has
 # its own module so its dependencies do not move the other tools'.
@@ -45,6 +46,14 @@ $(MODCTL): tools/modctl/go.mod tools/modctl/go.sum
 	@mkdir -p $(TOOLS_BIN)
 	cd tools/modctl && GOWORK=off $(GO) build -o $(MODCTL) github.com/modelpack/modctl
 	@touch $(MODCTL)
+
+# cosign v3.1.3 (Sigstore bundles as OCI 1.1 referrers, its default) is
+# the e2e suite's second cosign oracle, beside v2.6.5 (.tools/bin/cosign);
+# its own module keeps its dependencies from moving the other tools'.
+$(COSIGN3): tools/cosign3/go.mod tools/cosign3/go.sum
+	@mkdir -p $(TOOLS_BIN)
+	cd tools/cosign3 && GOWORK=off $(GO) build -o $(COSIGN3) github.com/sigstore/cosign/v3/cmd/cosign
+	@touch $(COSIGN3)
 
 # Rebuilt only when a binary is missing or tools/go.mod (or go.sum) is
 # newer; one go build for all three shares the compile work.

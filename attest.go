@@ -49,7 +49,8 @@ type AttestResult struct {
 
 // Attest signs an in-toto statement about the digest refStr names, with
 // predicate (a JSON object) of predicateType, with the cosign key at
-// keyPath, and stores it as cosign attest does (tag sha256-<hex>.att), so
+// keyPath, and stores it as cosign v3 attest does (a Sigstore bundle in an
+// OCI 1.1 referrer; the sha256-<hex>.att tag with Options.LegacyTags), so
 // `cosign verify-attestation` accepts it.
 func (c *Client) Attest(ctx context.Context, refStr, keyPath string, password []byte, predicateType string, predicate []byte) (*AttestResult, error) {
 	var obj map[string]any

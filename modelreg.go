@@ -52,6 +52,15 @@ type Options struct {
 	// time. If nil, time.Now is used; tests set it to make old records
 	// without waiting.
 	Now func() time.Time
+	// LegacyTags writes signatures, attestations, approvals and promotion
+	// records to cosign v2's sha256-<hex>.sig / .att tags instead of
+	// bundle referrers, as cosign does with --new-bundle-format=false, for
+	// verifiers that read only those (cosign v2, Kyverno's `type:
+	// Cosign`). Not both: cosign v2.6.5 `verify --key` takes the bundle
+	// path as soon as a bundle referrer exists, and then needs a trusted
+	// root. If false, they are written as cosign v3 writes them: Sigstore
+	// bundles in OCI 1.1 referrers. Both formats are always read.
+	LegacyTags bool
 }
 
 // Client runs modelreg's use cases against registries.
@@ -90,7 +99,14 @@ func (c *Client) transfer() oci.TransferOptions {
 }
 
 func (c *Client) signingOptions(ref oci.Reference) signing.RegistryOptions {
-	return signing.RegistryOptions{PlainHTTP: c.oci.PlainHTTP(ref.Registry), Transport: c.oci.Transport(), Keychain: signing.Keychain(c.credential)}
+	o := signing.RegistryOptions{PlainHTTP: c.oci.PlainHTTP(ref.Registry), Transport: c.oci.Transport(), Keychain: signing.Keychain(c.credential)}
+	if r, err := c.oci.Repository(ref); err == nil {
+		o.Repository = r
+	}
+	if c.opts.LegacyTags {
+		o.Format = signing.FormatLegacy
+	}
+	return o
 }
 
 // open parses s as a reference and opens its repository.

@@ -3,6 +3,7 @@ package modelreg
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	osuser "os/user"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 	"golang.org/x/sync/errgroup"
+	"oras.land/oras-go/v2/errdef"
 	"oras.land/oras-go/v2/registry/remote"
 
 	"github.com/modelreg/modelreg/mediatypes"
@@ -94,6 +96,62 @@ func attestedDigests(tags []string) []digest.Digest {
 	return ds
 }
 
+// referrersTag matches the referrers tag schema (sha256-<hex>) and
+// cosign's signature and SBOM tags, none of which names a model version.
+var referrersTag = regexp.MustCompile(`^sha256-([0-9a-f]{64})(\.[a-z]+)?$`)
+
+// recordCandidates returns the digests that may carry promotion records:
+// those with a cosign .att tag (records of earlier releases) or a
+// referrers tag schema index, and the digest of every other tag (records
+// as referrers are found only from their subject, and each promoted
+// version keeps its version tag). Each digest appears once.
+func recordCandidates(ctx context.Context, repo *remote.Repository, tags []string) ([]digest.Digest, error) {
+	seen := map[digest.Digest]bool{}
+	var ds []digest.Digest
+	add := func(d digest.Digest) {
+		if !seen[d] {
+			seen[d] = true
+			ds = append(ds, d)
+		}
+	}
+	for _, d := range attestedDigests(tags) {
+		add(d)
+	}
+	var other []string
+	for _, t := range tags {
+		if m := referrersTag.FindStringSubmatch(t); m != nil {
+			if m[2] == "" {
+				add(digest.NewDigestFromEncoded(digest.SHA256, m[1]))
+			}
+			continue
+		}
+		other = append(other, t)
+	}
+	resolved := make([]digest.Digest, len(other))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(8)
+	for i, t := range other {
+		g.Go(func() error {
+			desc, err := repo.Resolve(gctx, t)
+			if errors.Is(err, errdef.ErrNotFound) {
+				return nil // removed since the listing
+			}
+			if err != nil {
+				return fmt.Errorf("resolving tag %s of %s: %w", t, repo.Reference, err)
+			}
+			resolved[i] = desc.Digest
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	for _, d := range resolved {
+		add(d)
+	}
+	return ds, nil
+}
+
 // promotionRecords returns the promotion records in repo (for alias, or
 // all when alias is ""), verified with keys; with no keys they are listed
 // unverified. Records are sorted by alias, then newest first (sequence,
@@ -103,7 +161,10 @@ func (c *Client) promotionRecords(ctx context.Context, repo *remote.Repository, 
 	if err != nil {
 		return nil, err
 	}
-	ds := attestedDigests(tags)
+	ds, err := recordCandidates(ctx, repo, tags)
+	if err != nil {
+		return nil, err
+	}
 	found := make([][]PromotionRecord, len(ds))
 	opts := c.signingOptions(ref)
 	g, gctx := errgroup.WithContext(ctx)

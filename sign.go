@@ -18,8 +18,9 @@ type SignResult struct {
 
 // Sign signs the manifest digest that refStr names (a tag is resolved once)
 // with the cosign private key at keyPath, decrypted with password, and
-// stores the signature in cosign's tag format (sha256-<hex>.sig), offline:
-// no transparency log.
+// stores the signature as cosign v3 does by default (a Sigstore bundle in
+// an OCI 1.1 referrer of the digest; cosign v2's sha256-<hex>.sig tag with
+// Options.LegacyTags), offline: no transparency log.
 func (c *Client) Sign(ctx context.Context, refStr, keyPath string, password []byte) (*SignResult, error) {
 	key, err := signing.LoadPrivateKey(keyPath, password)
 	if err != nil {
@@ -43,6 +44,10 @@ type VerifyResult struct {
 	Signers []string `json:"signers"`
 	// KeyIDs are their key IDs ("sha256:<hex of the public key>").
 	KeyIDs []string `json:"keyIds"`
+	// Referrers lists every signature and attestation of the digest,
+	// each with whether one of the keys verified it (Verify fills it,
+	// also when it denies).
+	Referrers []TrustReferrer `json:"referrers,omitempty"`
 }
 
 // Verify checks that the digest refStr names (a tag is resolved once)
@@ -54,7 +59,19 @@ func (c *Client) Verify(ctx context.Context, refStr string, keyPaths []string) (
 	if err != nil {
 		return nil, err
 	}
-	return c.verifyDigest(ctx, pinned, keyPaths)
+	res, err := c.verifyDigest(ctx, pinned, keyPaths)
+	if res != nil {
+		keys, kerr := loadPublicKeys(keyPaths)
+		if kerr != nil {
+			return res, kerr
+		}
+		refs, lerr := signing.ListReferrers(ctx, pinned.Name(), pinned.Digest, keys, c.signingOptions(pinned))
+		if lerr != nil && err == nil {
+			return res, fmt.Errorf("listing the referrers of %s: %w", pinned, lerr)
+		}
+		res.Referrers = refs
+	}
+	return res, err
 }
 
 func (c *Client) verifyDigest(ctx context.Context, ref oci.Reference, keyPaths []string) (*VerifyResult, error) {

@@ -242,6 +242,10 @@ type Inspection struct {
 	Annotations  map[string]string `json:"annotations"`
 	Config       map[string]any    `json:"config"`
 	Files        []FileInfo        `json:"files"`
+	// Referrers are the signatures and attestations stored for the
+	// digest, in both formats; filled by InspectWith (verified against
+	// InspectOptions.Keys), empty from Inspect.
+	Referrers []TrustReferrer `json:"referrers,omitempty"`
 }
 
 // Inspect describes the version refStr names: manifest, config, lineage

@@ -41,7 +41,7 @@ func TestInterop(t *testing.T) {
 		t.Run("cosign verify accepts our signature", func(t *testing.T) {
 			c := c.with(t)
 			c.ok("sign", byDigest, "--key", ourKey)
-			res := c.toolOK("cosign", "verify", "--key", ourPub, "--insecure-ignore-tlog=true", "--allow-insecure-registry", byDigest)
+			res := c.toolOK("cosign3", "verify", "--key", ourPub, "--insecure-ignore-tlog=true", "--allow-insecure-registry", byDigest)
 			if !strings.Contains(res.stdout, p.Digest) {
 				t.Errorf("cosign verify output does not name %s:\n%s", p.Digest, res)
 			}

@@ -321,10 +321,15 @@ func cosignAttTag(t testing.TB, d string) string {
 
 // copyAttestations copies the attestation manifest of digest from (in
 // srcRepo) onto the attestation tag of digest to in p's repository, blobs
-// included: what an attacker with push rights can do.
+// included, and its bundle referrers too (copyReferrers): what an attacker
+// with push rights can do.
 func (p *promo) copyAttestations(srcRepo, from, to string) {
 	p.t.Helper()
+	p.copyReferrers(srcRepo, from, to)
 	src := repoClient(p.t, p.r, srcRepo)
+	if _, err := src.Resolve(opCtx(p.t), cosignAttTag(p.t, from)); errors.Is(err, orasErrdef.ErrNotFound) {
+		return // written as referrers only
+	}
 	if _, err := oras.Copy(opCtx(p.t), src, cosignAttTag(p.t, from), p.client(), cosignAttTag(p.t, to), oras.DefaultCopyOptions); err != nil {
 		p.t.Fatalf("copy %s/%s:%s to %s:%s: %v", p.r.host, srcRepo, cosignAttTag(p.t, from), p.repository, cosignAttTag(p.t, to), err)
 	}

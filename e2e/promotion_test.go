@@ -111,7 +111,7 @@ func TestPromoteRefusesBadEvaluations(t *testing.T) {
 				t.Errorf("the evidence of %s lists attestations about another digest: %+v", other.Digest, copied.Evidence.Attestations)
 			}
 			// Oracle: cosign refuses it as well, so the setup is sound.
-			if cv := p.c.tool("cosign", "verify-attestation", "--key", p.pub("eval"), "--insecure-ignore-tlog=true",
+			if cv := p.c.tool("cosign3", "verify-attestation", "--key", p.pub("eval"), "--insecure-ignore-tlog=true",
 				"--allow-insecure-registry", "--type", predicateEvaluation, p.byDigest(other.Digest)); cv.code == exitOK {
 				t.Errorf("cosign verify-attestation accepted good's attestation for other; the test setup is wrong:\n%s", cv)
 			}
@@ -515,7 +515,7 @@ func TestAttestCosignVerifyAttestation(t *testing.T) {
 		checkEvaluation("attest output", pred)
 
 		verifyAtt := func(key, predicateType string) result {
-			return p.c.tool("cosign", "verify-attestation", "--key", key, "--insecure-ignore-tlog=true",
+			return p.c.tool("cosign3", "verify-attestation", "--key", key, "--insecure-ignore-tlog=true",
 				"--allow-insecure-registry", "--type", predicateType, p.byDigest(v.Digest))
 		}
 		checkStatement := func(st inTotoStatement, predicateType string) {
@@ -985,6 +985,7 @@ aliases:
 		// Hide record 2: v2's attestation tag now holds an attestation of
 		// the decoy (which does not verify for v2).
 		p.c.ok("attest", p.byDigest(decoy.Digest), "--key", p.key("eval"), "--metric", "accuracy=0.5")
+		p.hideReferrers(v2.Digest)
 		p.copyAttestations(p.repo, decoy.Digest, v2.Digest)
 		p.moveTag(v1.Digest, "production")
 		if got := sequences(p.aliasHistory("production", pol).Records); !slices.Equal(got, []int64{1}) {

@@ -210,7 +210,11 @@ func TestRefuseSignatureForAnotherDigest(t *testing.T) {
 		c.ok("sign", r.ref(repo, "@"+a.Digest), "--key", key)
 		c.ok("verify", r.ref(repo, "@"+a.Digest), "--key", pub)
 
+		// A's signature, in both formats, made to look like B's: the
+		// bundle referrer re-pushed with subject B, the .sig tag copied.
 		rc := repoClient(t, r, repo)
+		copyReferrers(t, rc, rc, a.Digest, b.Digest)
+		c.ok("--legacy-tags", "sign", r.ref(repo, "@"+a.Digest), "--key", key)
 		sigDesc, sig, err := oras.FetchBytes(opCtx(t), rc, cosignSigTag(t, a.Digest), oras.DefaultFetchBytesOptions)
 		if err != nil {
 			t.Fatalf("fetch the signature manifest of A (%s): %v", cosignSigTag(t, a.Digest), err)
@@ -228,7 +232,7 @@ func TestRefuseSignatureForAnotherDigest(t *testing.T) {
 		parent.assertUnchanged(t, res)
 
 		// Oracle: the cosign CLI refuses it too, so the setup is sound.
-		if cv := c.tool("cosign", "verify", "--key", pub, "--insecure-ignore-tlog=true", "--allow-insecure-registry",
+		if cv := c.tool("cosign3", "verify", "--key", pub, "--insecure-ignore-tlog=true", "--allow-insecure-registry",
 			r.ref(repo, "@"+b.Digest)); cv.code == exitOK {
 			t.Errorf("cosign verify accepted A's signature for B; the test setup is wrong:\n%s", cv)
 		}

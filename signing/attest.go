@@ -43,8 +43,11 @@ type statement struct {
 }
 
 type subject struct {
-	Name   string            `json:"name"`
+	Name   string            `json:"name,omitempty"`
 	Digest map[string]string `json:"digest"`
+	// Annotations are cosign v3's `sign -a` annotations, in a signature
+	// statement's subject.
+	Annotations map[string]any `json:"annotations,omitempty"`
 }
 
 // envelope is a DSSE envelope (https://github.com/secure-systems-lab/dsse).
@@ -57,17 +60,22 @@ type envelope struct {
 	} `json:"signatures"`
 }
 
-// Attest signs an in-toto Statement v1 about manifest digest dgst of repo
-// and stores it as `cosign attest --key K --tlog-upload=false` does. The
-// statement has _type https://in-toto.io/Statement/v1, one subject {name:
-// repo, digest: {sha256: <hex>}}, predicateType and predicate (a JSON
-// object, embedded as is). It is wrapped in a DSSE envelope (payloadType
-// application/vnd.in-toto+json) signed by key, and appended as a layer of
-// media type application/vnd.dsse.envelope.v1+json, with annotations
-// predicateType and an empty dev.cosignproject.cosign/signature, to the
-// image tagged sha256-<hex>.att in repo (read-modify-write). Nothing is
-// sent to Rekor or a TSA. predicateType must be an absolute URI
-// (e.g. https://modelreg.dev/evaluation/v1); bad input wraps
+// Attest signs an in-toto Statement v1 about manifest digest dgst of repo.
+// The statement has _type https://in-toto.io/Statement/v1, one subject
+// {name: repo, digest: {sha256: <hex>}}, predicateType and predicate (a
+// JSON object, embedded as is), in a DSSE envelope (payloadType
+// application/vnd.in-toto+json) signed by key. With opts.Format
+// FormatBundle (the default) it is stored as `cosign attest --key K` of
+// cosign v3.1.3 does: a Sigstore bundle v0.3 in its own referrer manifest
+// of dgst with annotation dev.sigstore.bundle.predicateType (see
+// pushBundle), so concurrent attesters lose nothing. With FormatLegacy or
+// FormatBoth it is (also) appended as a layer of media type
+// application/vnd.dsse.envelope.v1+json, with annotations predicateType
+// and an empty dev.cosignproject.cosign/signature, to the image tagged
+// sha256-<hex>.att in repo, as cosign v2 `attest --tlog-upload=false`
+// does (read-modify-write, read back and retried). Nothing is sent to
+// Rekor or a TSA. predicateType must be an absolute URI (e.g.
+// https://modelreg.dev/evaluation/v1); bad input wraps
 // errdef.ErrInvalidInput; registry failures are returned wrapped.
 func Attest(ctx context.Context, repo string, dgst digest.Digest, key *PrivateKey, predicateType string, predicate []byte, opts RegistryOptions) error {
 	if key == nil || key.Signer == nil {
@@ -75,6 +83,9 @@ func Attest(ctx context.Context, repo string, dgst digest.Digest, key *PrivateKe
 	}
 	if u, err := url.Parse(predicateType); err != nil || !u.IsAbs() {
 		return fmt.Errorf("%w: predicate type %q is not an absolute URI", errdef.ErrInvalidInput, predicateType)
+	}
+	if predicateType == PredicateCosignSign {
+		return fmt.Errorf("%w: predicate type %s is cosign's signature; use sign", errdef.ErrInvalidInput, predicateType)
 	}
 	if p := bytes.TrimSpace(predicate); len(p) == 0 || p[0] != '{' || !json.Valid(p) {
 		return fmt.Errorf("%w: predicate is not a JSON object", errdef.ErrInvalidInput)
@@ -92,6 +103,18 @@ func Attest(ctx context.Context, repo string, dgst digest.Digest, key *PrivateKe
 	if err != nil {
 		return fmt.Errorf("in-toto statement: %w", err)
 	}
+	if opts.Format.bundle() {
+		b, err := newBundle(ctx, key, st)
+		if err != nil {
+			return err
+		}
+		if _, err := pushBundle(ctx, opts, t.ref.Repository.Name(), dgst, b, predicateType, nil); err != nil {
+			return fmt.Errorf("writing attestation of %s: %w", t.ref, err)
+		}
+	}
+	if !opts.Format.legacy() {
+		return nil
+	}
 	env, err := dsse.WrapSigner(key.Signer, types.IntotoPayloadType).SignMessage(bytes.NewReader(st), options.WithContext(ctx))
 	if err != nil {
 		return fmt.Errorf("signing with %s: %w", key.Path, err)
@@ -103,15 +126,28 @@ func Attest(ctx context.Context, repo string, dgst digest.Digest, key *PrivateKe
 		return fmt.Errorf("attestation layer: %w", err)
 	}
 	ropts := opts.ociOptions(ctx)
-	se, err := mutate.AttachAttestationToEntity(ociremote.SignedUnknown(t.ref, ropts...), att,
-		mutate.WithDupeDetector(cremote.NewDupeDetector(key.Signer)))
-	if err != nil {
-		return fmt.Errorf("attaching attestation to %s: %w", t.ref, err)
-	}
-	if err := ociremote.WriteAttestations(t.ref.Repository, se, ropts...); err != nil {
-		return fmt.Errorf("writing attestation of %s: %w", t.ref, err)
-	}
-	return nil
+	return writeLegacyChecked(ctx, t, ociremote.AttestationTag, func() error {
+		se, err := mutate.AttachAttestationToEntity(ociremote.SignedUnknown(t.ref, ropts...), att,
+			mutate.WithDupeDetector(cremote.NewDupeDetector(key.Signer)))
+		if err != nil {
+			return fmt.Errorf("attaching attestation to %s: %w", t.ref, err)
+		}
+		if err := ociremote.WriteAttestations(t.ref.Repository, se, ropts...); err != nil {
+			return fmt.Errorf("writing attestation of %s: %w", t.ref, err)
+		}
+		return nil
+	}, func(l oci.Signature) bool {
+		// Ours, or the equal one the dupe detector kept instead: an
+		// envelope of the same statement that the key verifies.
+		_, lst, err := decodeAttestation(l)
+		if err != nil || lst.PredicateType != predicateType {
+			return false
+		}
+		lp, _ := l.Payload()
+		err = dsse.WrapVerifier(key.Signer).VerifySignature(bytes.NewReader(lp), nil)
+		var e envelope
+		return err == nil && json.Unmarshal(lp, &e) == nil && payloadEquals(e, st)
+	}, opts)
 }
 
 // VerifiedAttestation is an attestation whose signature and subject check.
@@ -126,8 +162,10 @@ type VerifiedAttestation struct {
 	Subject digest.Digest
 }
 
-// VerifyAttestations returns every attestation in tag sha256-<hex>.att of
-// repo, in layer order, that verifies against one of keys (the first key
+// VerifyAttestations returns every attestation of dgst in repo — first the
+// Sigstore bundle referrers (cosign v3; any predicate type but
+// PredicateCosignSign), then the layers of the cosign v2 tag
+// sha256-<hex>.att in layer order — that verifies against one of keys (the first key
 // that does is reported) and whose in-toto Statement (v0.1 or v1) lists dgst
 // among its subjects (cosign.IntotoSubjectClaimVerifier). Attestations for
 // other digests, by unknown keys, with another envelope payloadType or
@@ -141,7 +179,29 @@ func VerifyAttestations(ctx context.Context, repo string, dgst digest.Digest, ke
 	if err != nil {
 		return nil, err
 	}
+	refs, err := bundleReferrers(ctx, opts, t.ref.Repository.Name(), dgst)
+	if err != nil {
+		return nil, err
+	}
 	out := []VerifiedAttestation{}
+	seen := map[string]bool{}
+	add := func(a VerifiedAttestation) {
+		// The same statement signed by the same key, stored as a bundle
+		// and a legacy layer (FormatBoth), is one attestation.
+		k := a.KeyID + " " + a.PredicateType + " " + digest.FromBytes(a.Predicate).String()
+		if !seen[k] {
+			seen[k] = true
+			out = append(out, a)
+		}
+	}
+	for _, r := range refs {
+		bc, err := verifyBundle(r.Bundle, dgst, keys)
+		if err != nil || bc.Statement.PredicateType == PredicateCosignSign {
+			continue
+		}
+		add(VerifiedAttestation{KeyID: bc.KeyID, KeyPath: bc.KeyPath, PredicateType: bc.Statement.PredicateType,
+			Predicate: bc.Statement.Predicate, Subject: dgst})
+	}
 	for _, l := range layers {
 		_, st, err := decodeAttestation(l)
 		if err != nil || (st.Type != StatementTypeV1 && st.Type != StatementTypeV01) {
@@ -156,7 +216,7 @@ func VerifyAttestations(ctx context.Context, repo string, dgst digest.Digest, ke
 			if _, err := cosign.VerifyBlobAttestation(ctx, l, t.hash, co); err != nil {
 				continue
 			}
-			out = append(out, VerifiedAttestation{
+			add(VerifiedAttestation{
 				KeyID:         k.ID,
 				KeyPath:       k.Path,
 				PredicateType: st.PredicateType,
@@ -186,10 +246,20 @@ type UnverifiedAttestation struct {
 	Signatures int
 	// Problem says why the layer could not be decoded; empty if it was.
 	Problem string
+	// Format is "bundle" (a Sigstore bundle referrer) or "legacy" (a
+	// layer of the cosign v2 .att tag).
+	Format string
+	// KeyID is the signer the bundle's key hint names ("sha256:<hex>";
+	// "" for legacy layers and other hints). Unverified like the rest.
+	KeyID string
+	// Created is the referrer's org.opencontainers.image.created
+	// annotation, "" for legacy layers.
+	Created string
 }
 
-// Attestations lists the attestations in tag sha256-<hex>.att of repo
-// WITHOUT verifying any signature: one entry per layer, in layer order,
+// Attestations lists the attestations of dgst in repo WITHOUT verifying
+// any signature: one entry per bundle referrer (not the cosign
+// signatures), then one per layer of tag sha256-<hex>.att in layer order,
 // with the decoded statement's predicate type, predicate, subject digests
 // and number of envelope signatures. Layers that do not decode are listed
 // with Problem set. A missing tag gives an empty slice and nil error;
@@ -209,10 +279,29 @@ func Attestations(ctx context.Context, repo string, dgst digest.Digest, opts Reg
 	if err != nil {
 		return nil, err
 	}
-	out := make([]UnverifiedAttestation, 0, len(layers))
+	refs, err := bundleReferrers(ctx, opts, t.ref.Repository.Name(), dgst)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]UnverifiedAttestation, 0, len(layers)+len(refs))
+	for _, r := range refs {
+		st, keyID, err := peekBundle(r.Bundle)
+		a := UnverifiedAttestation{Format: "bundle", KeyID: keyID, Created: r.Annotations[AnnotationCreated], Signatures: 1}
+		if err != nil {
+			a.Problem, a.PredicateType = err.Error(), r.Annotations[AnnotationBundlePredicateType]
+			out = append(out, a)
+			continue
+		}
+		if st.PredicateType == PredicateCosignSign {
+			continue
+		}
+		a.StatementType, a.PredicateType, a.Predicate = st.Type, st.PredicateType, st.Predicate
+		a.Subjects = statementSubjects(st)
+		out = append(out, a)
+	}
 	for _, l := range layers {
 		env, st, err := decodeAttestation(l)
-		a := UnverifiedAttestation{Signatures: len(env.Signatures)}
+		a := UnverifiedAttestation{Signatures: len(env.Signatures), Format: "legacy"}
 		if err != nil {
 			a.Problem = err.Error()
 			if ann, aerr := l.Annotations(); aerr == nil {
@@ -222,15 +311,28 @@ func Attestations(ctx context.Context, repo string, dgst digest.Digest, opts Reg
 			continue
 		}
 		a.StatementType, a.PredicateType, a.Predicate = st.Type, st.PredicateType, st.Predicate
-		for _, s := range st.Subject {
-			for alg, hex := range s.Digest {
-				a.Subjects = append(a.Subjects, digest.NewDigestFromEncoded(digest.Algorithm(alg), hex))
-			}
-		}
-		sort.Slice(a.Subjects, func(i, j int) bool { return a.Subjects[i] < a.Subjects[j] })
+		a.Subjects = statementSubjects(st)
 		out = append(out, a)
 	}
 	return out, nil
+}
+
+// payloadEquals reports whether e's payload is st.
+func payloadEquals(e envelope, st []byte) bool {
+	b, err := base64.StdEncoding.DecodeString(e.Payload)
+	return err == nil && bytes.Equal(b, st)
+}
+
+// statementSubjects returns the subject digests of st ("alg:hex"), sorted.
+func statementSubjects(st statement) []digest.Digest {
+	var ds []digest.Digest
+	for _, s := range st.Subject {
+		for alg, hex := range s.Digest {
+			ds = append(ds, digest.NewDigestFromEncoded(digest.Algorithm(alg), hex))
+		}
+	}
+	sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
+	return ds
 }
 
 // decodeAttestation decodes a layer's DSSE envelope and the in-toto

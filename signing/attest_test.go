@@ -37,6 +37,7 @@ func jsonEqual(t *testing.T, got, want []byte) bool {
 }
 
 func TestAttestVerify(t *testing.T) {
+	anon := legacyAnon // the cosign v2 tag format
 	ctx := t.Context()
 	host := startRegistry(t)
 	repo := host + "/team/sentiment"

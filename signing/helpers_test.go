@@ -22,6 +22,10 @@ import (
 // whoever runs the tests.
 var anon = RegistryOptions{Keychain: authn.NewMultiKeychain()}
 
+// legacyAnon is anon writing cosign v2 tags only, for the tests of that
+// format.
+var legacyAnon = RegistryOptions{Keychain: anon.Keychain, Format: FormatLegacy}
+
 // startRegistry serves an in-memory olareg on 127.0.0.1:<free port> for the
 // duration of the test and returns its host:port.
 func startRegistry(t *testing.T) string {

@@ -13,6 +13,7 @@ import (
 	"github.com/sigstore/cosign/v2/pkg/cosign"
 	"github.com/sigstore/cosign/v2/pkg/oci"
 	ociremote "github.com/sigstore/cosign/v2/pkg/oci/remote"
+	orasremote "oras.land/oras-go/v2/registry/remote"
 
 	"github.com/modelreg/modelreg/errdef"
 )
@@ -34,6 +35,13 @@ type RegistryOptions struct {
 	// retries and auth on top), for the CA and client certificates of each
 	// registry. nil means http.DefaultTransport.
 	Transport http.RoundTripper
+	// Repository, if not nil, is the oras-go handle (client, credentials,
+	// PlainHTTP) used for bundle referrers of that repository; nil builds
+	// one with PlainHTTP and the docker credentials.
+	Repository *orasremote.Repository
+	// Format is how Sign and Attest store; the zero value is
+	// FormatBundle (cosign v3's default). Reading always reads both.
+	Format Format
 }
 
 // target is the signed manifest: a repository plus a sha256 digest.

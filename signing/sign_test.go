@@ -17,6 +17,7 @@ import (
 )
 
 func TestSignVerify(t *testing.T) {
+	anon := legacyAnon // the cosign v2 tag format
 	ctx := t.Context()
 	host := startRegistry(t)
 	repo := host + "/team/sentiment"
@@ -34,7 +35,7 @@ func TestSignVerify(t *testing.T) {
 	if err := Sign(ctx, repo, a, k1, map[string]string{"approver": "alice"}, anon); err != nil {
 		t.Fatal(err)
 	}
-	if err := Sign(ctx, repo, a, k2, nil, RegistryOptions{PlainHTTP: true, Keychain: anon.Keychain}); err != nil {
+	if err := Sign(ctx, repo, a, k2, nil, RegistryOptions{PlainHTTP: true, Keychain: anon.Keychain, Format: FormatLegacy}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -105,6 +106,7 @@ func TestSignVerify(t *testing.T) {
 // TestSignaturePayload checks the simplesigning payload that Sign writes
 // (cosign's SIGNATURE_SPEC: critical identity, image digest, type).
 func TestSignaturePayload(t *testing.T) {
+	anon := legacyAnon // the cosign v2 tag format
 	ctx := t.Context()
 	host := startRegistry(t)
 	repo := host + "/m"

@@ -17,7 +17,7 @@ func attestCommand() *cli.Command {
 		Name:      "attest",
 		Usage:     "attach a signed in-toto attestation (e.g. evaluation results) to a model version",
 		ArgsUsage: "REF",
-		Description: "Stored as cosign stores attestations (tag sha256-<hex>.att), so `cosign verify-attestation` accepts it.\n" +
+		Description: "Stored as cosign v3 stores attestations (a Sigstore bundle referrer; --legacy-tags: tag sha256-<hex>.att), so `cosign verify-attestation` accepts it.\n" +
 			"Give any predicate with --predicate-type and --predicate, or build modelreg's evaluation\n" +
 			"predicate (" + mediatypes.PredicateEvaluation + ") with --metric.\n\n" +
 			"Examples:\n  modelreg attest localhost:5000/team/sentiment:v3 --key eval.key --metric accuracy=0.93 --metric f1=0.91 \\\n" +

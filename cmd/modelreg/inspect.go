@@ -6,21 +6,26 @@ import (
 	"text/tabwriter"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/modelreg/modelreg"
 )
 
 func inspectCommand() *cli.Command {
 	return &cli.Command{
-		Name:        "inspect",
-		Usage:       "show a model version: digest, lineage, config and files",
-		ArgsUsage:   "REF",
-		Description: "Example:\n  modelreg inspect localhost:5000/team/sentiment:production",
-		Flags:       []cli.Flag{outputFlag},
+		Name:      "inspect",
+		Usage:     "show a model version: digest, lineage, config, files, signatures and attestations",
+		ArgsUsage: "REF",
+		Description: "Lists the signatures and attestations of the digest too (bundle referrers and cosign v2 tags);\n" +
+			"with --key each says whether that key verified it.\n\n" +
+			"Example:\n  modelreg inspect localhost:5000/team/sentiment:production --key release.pub",
+		Flags: []cli.Flag{outputFlag,
+			&cli.StringSliceFlag{Name: "key", Usage: "public key `FILE` to verify the signatures and attestations with (repeatable)"}},
 		Action: func(c *cli.Context) error {
 			cl, asJSON, err := prepare(c, "REF")
 			if err != nil {
 				return err
 			}
-			in, err := cl.Inspect(c.Context, c.Args().Get(0))
+			in, err := cl.InspectWith(c.Context, c.Args().Get(0), modelreg.InspectOptions{Keys: c.StringSlice("key")})
 			if err != nil {
 				return err
 			}
@@ -53,7 +58,10 @@ func inspectCommand() *cli.Command {
 			for _, f := range in.Files {
 				fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", f.Path, humanBytes(f.Size), f.MediaType, f.Digest)
 			}
-			return tw.Flush()
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			return printReferrers(w, in.Referrers)
 		},
 	}
 }

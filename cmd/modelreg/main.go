@@ -58,6 +58,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			&cli.StringFlag{Name: "ca-file", Usage: "trust the CA certificates of this PEM `FILE` for registries, besides the system roots and certs.d/HOST/*.crt", EnvVars: []string{"MODELREG_CA_FILE"}},
 			&cli.BoolFlag{Name: "insecure", Usage: "do not verify registry TLS certificates (warned about on stderr)", EnvVars: []string{"MODELREG_INSECURE"}},
 			&cli.StringSliceFlag{Name: "mirror", Usage: "fetch manifests and blobs by digest from this mirror first, `HOST[/PATH]` or ORIGIN=HOST[/PATH] (repeatable, tried in order; also the [[registry.mirror]] entries of registries.conf)", EnvVars: []string{"MODELREG_MIRRORS"}},
+			&cli.BoolFlag{Name: "legacy-tags", Usage: "write signatures, attestations and records to cosign v2's .sig/.att tags instead of bundle referrers (like cosign --new-bundle-format=false)", EnvVars: []string{"MODELREG_LEGACY_TAGS"}},
 		},
 		Commands: []*cli.Command{
 			serveCommand(),
@@ -211,6 +212,7 @@ func client(c *cli.Context) (*modelreg.Client, error) {
 	opts.LoopbackTLS = c.IsSet("plain-http") && !c.Bool("plain-http")
 	opts.TLS = oci.TLSOptions{CAFile: c.String("ca-file"), Insecure: c.Bool("insecure")}
 	opts.Mirror = oci.MirrorOptions{Mirrors: c.StringSlice("mirror")}
+	opts.LegacyTags = c.Bool("legacy-tags")
 	if c.IsSet("concurrency") {
 		opts.Concurrency = c.Int("concurrency")
 	}

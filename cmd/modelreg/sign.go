@@ -11,7 +11,8 @@ func signCommand() *cli.Command {
 		Name:      "sign",
 		Usage:     "sign a model version's digest with a cosign key (offline, no transparency log)",
 		ArgsUsage: "REF",
-		Description: "The signature is stored in cosign's format (tag sha256-<hex>.sig), so `cosign verify` accepts it.\n\n" +
+		Description: "The signature is stored as cosign v3 stores it (a Sigstore bundle in an OCI 1.1 referrer of the digest;\n" +
+			"with --legacy-tags, cosign v2's sha256-<hex>.sig tag), so `cosign verify --key K --insecure-ignore-tlog` accepts it.\n\n" +
 			"Example:\n  COSIGN_PASSWORD=... modelreg sign localhost:5000/team/sentiment:v3 --key release.key",
 		Flags: []cli.Flag{
 			outputFlag,

@@ -31,16 +31,16 @@ func verifyCommand() *cli.Command {
 			if err != nil {
 				if asJSON && res != nil && errors.Is(err, errdef.ErrDenied) {
 					return jsonFailure{err: err,
-						result: map[string]any{"reference": res.Reference, "digest": res.Digest, "verified": false, "signers": res.Signers},
+						result: map[string]any{"reference": res.Reference, "digest": res.Digest, "verified": false, "signers": res.Signers, "referrers": res.Referrers},
 						rules:  signatureRules("no valid signature by " + strings.Join(c.StringSlice("key"), ", ") + " for " + res.Digest)}
 				}
 				return err
 			}
 			if asJSON {
-				return printJSON(c.App.Writer, map[string]any{"reference": res.Reference, "digest": res.Digest, "verified": true, "signers": res.Signers, "keyIds": res.KeyIDs})
+				return printJSON(c.App.Writer, map[string]any{"reference": res.Reference, "digest": res.Digest, "verified": true, "signers": res.Signers, "keyIds": res.KeyIDs, "referrers": res.Referrers})
 			}
 			fmt.Fprintf(c.App.Writer, "Verified %s\n  signed by: %s\n", res.Reference, strings.Join(res.Signers, ", "))
-			return nil
+			return printReferrers(c.App.Writer, res.Referrers)
 		},
 	}
 }
