@@ -24,8 +24,8 @@ TOOL_PKGS := \
 	oras.land/oras/cmd/oras \
 	github.com/distribution/distribution/v3/cmd/registry
 
-# The e2e suite takes a few minutes on 2 cores; the timeout is a backstop.
-E2E_TIMEOUT ?= 20m
+# The e2e suite takes about 10-15 minutes on 2 cores; the timeout is a backstop.
+E2E_TIMEOUT ?= 40m
 E2E_PARALLEL ?= 4
 
 # Go files of the main module (tools/ is a separate module with no Go
