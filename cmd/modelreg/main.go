@@ -69,6 +69,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			promoteCommand(),
 			rollbackCommand(),
 			historyCommand(),
+			watchCommand(),
 		},
 		ExitErrHandler: func(*cli.Context, error) {},
 		OnUsageError:   onUsage,
