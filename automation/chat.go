@@ -93,7 +93,7 @@ func SlackMessage(e Event) map[string]any {
 		fields = append(fields, map[string]any{"type": "mrkdwn", "text": "*" + f[0] + "*\n" + slackEscape(f[1])})
 	}
 	return map[string]any{
-		"text": summary,
+		"text": slackEscape(summary),
 		"blocks": []map[string]any{
 			{"type": "section", "text": map[string]any{"type": "mrkdwn", "text": "*" + slackEscape(e.Type) + "* " + slackEscape(summary)}},
 			{"type": "section", "fields": fields},
