@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/modelreg/modelreg"
+	"github.com/modelreg/modelreg/errdef"
 )
 
 // observeConcurrency is how many repositories one poll cycle reads at once:
@@ -187,6 +188,20 @@ func (w *Watcher) baselined(src Source) bool {
 // cycle reads every repository of src once.
 func (w *Watcher) cycle(ctx context.Context, src Source) {
 	repos, err := w.client.Repositories(ctx, src.Repository)
+	if errors.Is(err, errdef.ErrUnsupported) && !w.baselined(src) {
+		// Without a catalog only woken repositories are known (serve
+		// --automations): each one a wake names is new, so diff it.
+		w.log.Warn("the registry has no catalog: only repositories named by a notification are watched", "source", src.Repository)
+		if err := w.store.update(func(st *state) {
+			if st.Baselined == nil {
+				st.Baselined = map[string]bool{}
+			}
+			st.Baselined[src.Repository] = true
+		}); err != nil {
+			w.log.Error("saving state", "error", err.Error())
+		}
+		return
+	}
 	if err != nil {
 		if ctx.Err() == nil {
 			w.log.Error("listing repositories", "source", src.Repository, "error", err.Error())

@@ -447,3 +447,48 @@ func TestWatchReceiverOutage(t *testing.T) {
 		t.Errorf("watch deliveries does not show the retries:\n%s", ds)
 	}
 }
+
+// TestServeAutomations: `modelreg serve --automations` notices each
+// manifest its embedded registry accepts and delivers within 2 s, with no
+// polling at all.
+func TestServeAutomations(t *testing.T) {
+	t.Parallel()
+	c := newCLI(t)
+	port, err := freePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	host := fmt.Sprintf("127.0.0.1:%d", port)
+	r := &registry{name: "serve", host: host}
+	p := newPromo(t, r)
+	p.c = c
+	pol := p.policy("policy.yaml", watchPolicy)
+	rc := newReceiver(t)
+	auto := automationsFile(t, p.dir, host+"/team/*", "0", pol, rc.srv.URL+"/hook")
+	w := &watcher{t: t, done: make(chan struct{}), logBuf: &bytes.Buffer{}, mu: &sync.Mutex{}}
+	w.cmd = exec.Command(modelregBin, "serve", "--addr", host, "--root", filepath.Join(t.TempDir(), "root"),
+		"--automations", auto, "--state", filepath.Join(t.TempDir(), "state"))
+	w.cmd.Env = append(append([]string(nil), c.env...), "HOOK_SECRET="+watchSecret)
+	w.cmd.SysProcAttr = childAttr()
+	w.cmd.Stderr = lockedWriter{w.mu, w.logBuf}
+	if err := w.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = w.cmd.Wait(); close(w.done) }()
+	t.Cleanup(func() {
+		w.kill()
+		if t.Failed() {
+			t.Logf("serve log:\n%s", tail(w.logs(), 8000))
+		}
+	})
+	w.waitLog("watching", 30*time.Second)
+	p.repo, p.repository = "team/served", host+"/team/served"
+	for _, label := range []string{"v1", "v2"} {
+		v := p.push(label)
+		at := time.Now()
+		_, lat := rc.waitFor(0, "version.created", func(h hook) bool { return h.body["version"] == v.Version }, at, 2*time.Second)
+		if lat > 2*time.Second {
+			t.Errorf("version.created %s arrived after %s; want within 2 s", v.Version, lat)
+		}
+	}
+}

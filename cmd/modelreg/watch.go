@@ -36,25 +36,7 @@ func watchCommand() *cli.Command {
 			if c.String("automations") == "" {
 				return usageError{fmt.Errorf("watch needs --automations FILE")}
 			}
-			var h slog.Handler
-			switch f := c.String("log-format"); f {
-			case "json":
-				h = slog.NewJSONHandler(c.App.ErrWriter, nil)
-			case "text":
-				h = slog.NewTextHandler(c.App.ErrWriter, nil)
-			default:
-				return usageError{fmt.Errorf("--log-format %q: want text or json", f)}
-			}
-			cfg, err := automation.Load(c.String("automations"))
-			if err != nil {
-				return err
-			}
-			cl, err := client(c)
-			if err != nil {
-				return err
-			}
-			log := slog.New(h)
-			w, err := automation.New(automation.Options{Config: cfg, Client: cl, StateDir: watchStateDir(c), Logger: log})
+			w, log, err := newWatcherLog(c, c.String("log-format"))
 			if err != nil {
 				return err
 			}
@@ -117,4 +99,34 @@ func watchStateDir(c *cli.Context) string {
 		return "modelreg-watch"
 	}
 	return filepath.Join(home, ".local", "state", "modelreg", "watch")
+}
+
+// newWatcher loads --automations and opens --state: the watcher of watch
+// and of serve --automations.
+func newWatcher(c *cli.Context, logFormat string) (*automation.Watcher, error) {
+	w, _, err := newWatcherLog(c, logFormat)
+	return w, err
+}
+
+func newWatcherLog(c *cli.Context, logFormat string) (*automation.Watcher, *slog.Logger, error) {
+	var h slog.Handler
+	switch logFormat {
+	case "json":
+		h = slog.NewJSONHandler(c.App.ErrWriter, nil)
+	case "text":
+		h = slog.NewTextHandler(c.App.ErrWriter, nil)
+	default:
+		return nil, nil, usageError{fmt.Errorf("--log-format %q: want text or json", logFormat)}
+	}
+	cfg, err := automation.Load(c.String("automations"))
+	if err != nil {
+		return nil, nil, err
+	}
+	cl, err := client(c)
+	if err != nil {
+		return nil, nil, err
+	}
+	log := slog.New(h)
+	w, err := automation.New(automation.Options{Config: cfg, Client: cl, StateDir: watchStateDir(c), Logger: log})
+	return w, log, err
 }
