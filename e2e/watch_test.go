@@ -56,6 +56,9 @@ type receiver struct {
 	down bool
 	// refused counts deliveries answered 503.
 	refused int
+	// hold delays the answer to each delivery taken, so a test can kill
+	// the watcher while it waits (a cut delivery).
+	hold time.Duration
 }
 
 func newReceiver(t *testing.T) *receiver {
@@ -90,6 +93,11 @@ func newReceiver(t *testing.T) *receiver {
 			t.Errorf("headers %s %s do not match the body %v", r.Header.Get("X-Modelreg-Delivery"), r.Header.Get("X-Modelreg-Event"), m)
 		}
 		rc.got = append(rc.got, hook{event: r.Header.Get("X-Modelreg-Event"), delivery: r.Header.Get("X-Modelreg-Delivery"), at: time.Now(), body: m})
+		if hold := rc.hold; hold > 0 {
+			rc.mu.Unlock()
+			time.Sleep(hold)
+			rc.mu.Lock()
+		}
 	}))
 	t.Cleanup(rc.srv.Close)
 	return rc
@@ -354,18 +362,36 @@ func TestWatch(t *testing.T) {
 				t.Errorf("alias.untracked names %v → %v; want %s → %s", h.body["oldDigest"], h.body["newDigest"], v2.Digest, v1.Digest)
 			}
 
-			// kill -9 between two pushes; what happened while it was down
-			// arrives after the restart.
-			w.kill()
+			// A delivery cut by kill -9: the receiver took v3's event but
+			// the watcher dies before the answer; v4 is pushed while it is
+			// down, v5 after the restart.
+			rc.mu.Lock()
+			rc.hold = 5 * time.Second
+			rc.mu.Unlock()
 			v3 := p.push("v3")
-			startWatch(t, p.c, args...)
+			cut, _ := rc.waitFor(0, "version.created", version(v3.Version), time.Now(), tc.limit)
+			w.kill()
+			rc.mu.Lock()
+			rc.hold = 0
+			rc.mu.Unlock()
 			v4 := p.push("v4")
+			startWatch(t, p.c, args...)
+			v5 := p.push("v5")
 			at = time.Now()
-			rc.waitFor(0, "version.created", version(v3.Version), at, tc.limit)
 			rc.waitFor(0, "version.created", version(v4.Version), at, tc.limit)
+			rc.waitFor(0, "version.created", version(v5.Version), at, tc.limit)
+			repeats := 0
+			for _, h := range rc.hooks() {
+				if h.delivery == cut.delivery {
+					repeats++
+				}
+			}
+			if repeats != 2 {
+				t.Errorf("the delivery cut by the kill (%s) arrived %d times; want twice, with the same X-Modelreg-Delivery", cut.delivery, repeats)
+			}
 
 			time.Sleep(tc.limit) // room for anything that should not come
-			want := map[string]int{"version.created": 3, "alias.moved": 2, "promotion.recorded": 2, "alias.untracked": 1}
+			want := map[string]int{"version.created": 4, "alias.moved": 2, "promotion.recorded": 2, "alias.untracked": 1}
 			got := map[string]int{}
 			ids := map[string]string{}
 			for _, h := range rc.hooks() {
