@@ -3,10 +3,8 @@ package automation
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
-	"sort"
 	"sync"
 	"time"
 
@@ -437,17 +435,4 @@ func backoff(r Retry, n int) time.Duration {
 		d *= 2
 	}
 	return min(d, r.MaxBackoff)
-}
-
-// Pending returns how many events wait for delivery, per queue
-// (automation/target), sorted by queue.
-func (w *Watcher) Pending() []string {
-	var out []string
-	w.store.view(func(st *state) {
-		for q, ps := range st.Queues {
-			out = append(out, fmt.Sprintf("%s: %d", q, len(ps)))
-		}
-	})
-	sort.Strings(out)
-	return out
 }

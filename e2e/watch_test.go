@@ -390,6 +390,26 @@ func TestWatch(t *testing.T) {
 				t.Errorf("the delivery cut by the kill (%s) arrived %d times; want twice, with the same X-Modelreg-Delivery", cut.delivery, repeats)
 			}
 
+			if tc.poll == "0" {
+				// A forged notification, even with the token, only makes the
+				// watcher read the registry again: no event comes of it.
+				forged := fmt.Sprintf(`{"events":[{"action":"push","target":{"mediaType":"application/vnd.oci.image.manifest.v1+json","repository":%q,"tag":"v99","digest":"sha256:%s"}}]}`, p.repo, strings.Repeat("f", 64))
+				for _, tok := range []string{"", watchToken} {
+					req, _ := http.NewRequest(http.MethodPost, "http://"+listen+"/events", strings.NewReader(forged))
+					req.Header.Set("Content-Type", "application/vnd.docker.distribution.events.v2+json")
+					if tok != "" {
+						req.Header.Set("Authorization", "Bearer "+tok)
+					}
+					resp, err := http.DefaultClient.Do(req)
+					if err != nil {
+						t.Fatal(err)
+					}
+					resp.Body.Close()
+					if want := map[bool]int{true: 401, false: 200}[tok == ""]; resp.StatusCode != want {
+						t.Errorf("notification with token %q: status %d; want %d", tok, resp.StatusCode, want)
+					}
+				}
+			}
 			time.Sleep(tc.limit) // room for anything that should not come
 			want := map[string]int{"version.created": 4, "alias.moved": 2, "promotion.recorded": 2, "alias.untracked": 1}
 			got := map[string]int{}
