@@ -72,6 +72,9 @@ func New(opts Options) (*Watcher, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := lockState(opts.StateDir); err != nil {
+		return nil, err
+	}
 	log := opts.Logger
 	if log == nil {
 		log = slog.Default()
