@@ -5,8 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
 	"path"
 	"strings"
+	"sync"
+	"time"
 
 	"oras.land/oras-go/v2/registry/remote"
 	"oras.land/oras-go/v2/registry/remote/errcode"
@@ -73,7 +76,7 @@ func (c *Client) Observe(ctx context.Context, repoStr string, opts ObserveOption
 	}
 	var pol *policy.Policy
 	if opts.Policy != "" {
-		if pol, err = policy.Load(opts.Policy); err != nil {
+		if pol, err = cachedPolicy(opts.Policy); err != nil {
 			return nil, err
 		}
 	}
@@ -114,6 +117,40 @@ func (c *Client) Observe(ctx context.Context, repoStr string, opts ObserveOption
 		}
 	}
 	return obs, nil
+}
+
+// policyCacheTTL bounds how long Observe reuses a loaded policy whose file
+// is unchanged: loading one compiles its CEL conditions (about 10 ms), which
+// a watcher over hundreds of repositories would otherwise pay for each
+// repository on every poll; a changed key file is seen within the TTL.
+const policyCacheTTL = 10 * time.Second
+
+type policyEntry struct {
+	pol    *policy.Policy
+	mod    time.Time
+	size   int64
+	loaded time.Time
+}
+
+var policyCache sync.Map // path → policyEntry
+
+func cachedPolicy(path string) (*policy.Policy, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return policy.Load(path) // reports the error as Load does
+	}
+	if v, ok := policyCache.Load(path); ok {
+		e := v.(policyEntry)
+		if e.mod.Equal(fi.ModTime()) && e.size == fi.Size() && time.Since(e.loaded) < policyCacheTTL {
+			return e.pol, nil
+		}
+	}
+	pol, err := policy.Load(path)
+	if err != nil {
+		return nil, err
+	}
+	policyCache.Store(path, policyEntry{pol: pol, mod: fi.ModTime(), size: fi.Size(), loaded: time.Now()})
+	return pol, nil
 }
 
 // observedRecords reads the promotion records of repo the way History does

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -16,6 +18,7 @@ import (
 	"oras.land/oras-go/v2/registry/remote"
 
 	"github.com/modelreg/modelreg"
+	"github.com/modelreg/modelreg/signing"
 )
 
 // benchRepositories is the catalog size of the target.
@@ -47,6 +50,18 @@ func BenchmarkPollCycle(b *testing.B) {
 	defer srv.Close()
 	host := ln.Addr().String()
 
+	// A policy as the example has one: protected aliases cost
+	// nothing extra while tags stay put.
+	dir := b.TempDir()
+	for _, k := range []string{"release", "promoter"} {
+		if _, _, err := signing.WriteKeyPair(filepath.Join(dir, k), nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+	pol := filepath.Join(dir, "policy.yaml")
+	if err := os.WriteFile(pol, []byte("apiVersion: modelreg.dev/v1\nkind: PromotionPolicy\naliases:\n  production:\n    signatures: {keys: [release.pub]}\n    promoters: {keys: [promoter.pub]}\n    condition: \"has(annotations['org.opencontainers.image.source'])\"\n"), 0o644); err != nil {
+		b.Fatal(err)
+	}
 	cfg := &Config{Automations: []Automation{{Name: "count", On: Filter{Event: VersionCreated}, Command: []string{"true"}, Retry: Retry{MaxAttempts: 1, Backoff: time.Second, MaxBackoff: time.Second}}}}
 	for i := range benchRepositories {
 		name := fmt.Sprintf("team/model-%03d", i)
@@ -68,7 +83,7 @@ func BenchmarkPollCycle(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
-		cfg.Sources = append(cfg.Sources, Source{Repository: host + "/" + name})
+		cfg.Sources = append(cfg.Sources, Source{Repository: host + "/" + name, Policy: pol})
 	}
 	cl, err := modelreg.New(modelreg.Options{})
 	if err != nil {
