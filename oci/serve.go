@@ -87,3 +87,10 @@ func (e *EmbeddedRegistry) Close() error {
 	})
 	return e.closeErr
 }
+
+// Wrap puts mw around the registry's HTTP handler, e.g. to notice the
+// manifests it accepts (olareg has no notification hook). Call it before
+// Serve.
+func (e *EmbeddedRegistry) Wrap(mw func(http.Handler) http.Handler) {
+	e.srv.Handler = mw(e.srv.Handler)
+}

@@ -79,6 +79,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			loginCommand(),
 			logoutCommand(),
 			versionCommand(),
+			watchCommand(),
 		},
 		ExitErrHandler: func(*cli.Context, error) {},
 		OnUsageError:   onUsage,

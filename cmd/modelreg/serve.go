@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 
 	"github.com/urfave/cli/v2"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/modelreg/modelreg/oci"
 )
@@ -21,6 +22,8 @@ func serveCommand() *cli.Command {
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "addr", Value: "127.0.0.1:5000", Usage: "`HOST:PORT` to listen on (port 0 picks a free port)"},
 			&cli.StringFlag{Name: "root", Usage: "`DIR` holding the registry data (default: the user's data folder, modelreg/registry)"},
+			&cli.StringFlag{Name: "automations", Usage: "run `modelreg watch` in this process with this automations `FILE`, woken by every manifest the registry accepts"},
+			&cli.StringFlag{Name: "state", Usage: "`DIR` of the watch state (with --automations; default as for watch)"},
 		},
 		Action: func(c *cli.Context) error {
 			if err := exactArgs(c); err != nil {
@@ -35,7 +38,19 @@ func serveCommand() *cli.Command {
 				return err
 			}
 			fmt.Fprintf(c.App.ErrWriter, "modelreg: registry listening on %s, data in %s\n", reg.Addr, root)
-			return reg.Serve(c.Context)
+			if c.String("automations") == "" {
+				return reg.Serve(c.Context)
+			}
+			w, err := newWatcher(c, "text")
+			if err != nil {
+				reg.Close()
+				return err
+			}
+			reg.Wrap(w.ServeHook)
+			g, ctx := errgroup.WithContext(c.Context)
+			g.Go(func() error { return reg.Serve(ctx) })
+			g.Go(func() error { return w.Run(ctx) })
+			return g.Wait()
 		},
 	}
 }
