@@ -18,6 +18,7 @@ import (
 	"oras.land/oras-go/v2/registry"
 	"oras.land/oras-go/v2/registry/remote"
 	"oras.land/oras-go/v2/registry/remote/auth"
+	"oras.land/oras-go/v2/registry/remote/errcode"
 	"oras.land/oras-go/v2/registry/remote/retry"
 )
 
@@ -452,4 +453,20 @@ func newRequest(ctx context.Context, method, u string, body io.Reader) (*http.Re
 		return nil, localError{err}
 	}
 	return req, nil
+}
+
+// HTTPStatus returns the HTTP status code of the registry answer that err
+// reports: the transfer engine's and the transport's own errors, and
+// oras-go's errcode.ErrorResponse. ok is false when err carries no answer
+// (a connection, TLS or local error).
+func HTTPStatus(err error) (status int, ok bool) {
+	var re *registryError
+	if errors.As(err, &re) {
+		return re.StatusCode, true
+	}
+	var er *errcode.ErrorResponse
+	if errors.As(err, &er) {
+		return er.StatusCode, true
+	}
+	return 0, false
 }

@@ -13,10 +13,10 @@ import (
 	"oras.land/oras-go/v2/content"
 	orasErrdef "oras.land/oras-go/v2/errdef"
 	"oras.land/oras-go/v2/registry/remote/auth"
-	"oras.land/oras-go/v2/registry/remote/errcode"
 
 	"github.com/modelreg/modelreg"
 	"github.com/modelreg/modelreg/errdef"
+	"github.com/modelreg/modelreg/oci"
 )
 
 // Error codes of the JSON error document. They are part of the CLI's
@@ -77,7 +77,7 @@ func (f jsonFailure) Unwrap() error { return f.err }
 func classify(err error) (code string, exit int) {
 	var ue usageError
 	var de deniedReport
-	var er *errcode.ErrorResponse
+	status, hasStatus := oci.HTTPStatus(err)
 	var netErr net.Error
 	var unknownCA x509.UnknownAuthorityError
 	var hostErr x509.HostnameError
@@ -98,8 +98,8 @@ func classify(err error) (code string, exit int) {
 	case errors.Is(err, auth.ErrBasicCredentialNotFound):
 		// The registry asked for a password the docker config does not hold.
 		return codeUnauthorized, exitError
-	case errors.As(err, &er):
-		switch s := er.StatusCode; {
+	case hasStatus:
+		switch s := status; {
 		case s == http.StatusUnauthorized, s == http.StatusForbidden:
 			return codeUnauthorized, exitError
 		case s == http.StatusNotFound:
