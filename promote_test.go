@@ -33,7 +33,7 @@ aliases:
 
 	_, err := g.promote(g.c, b+"@"+d, "production", pol, "promoter")
 	wantDenied(t, "promote in team-b with approvals given in team-a", err, `approvals`, `0 of 2`)
-	g.copyTag(a, cosignAttTag(d), b, cosignAttTag(d))
+	g.copyReferrers(a, b, d)
 	res, err := g.promote(g.c, b+"@"+d, "production", pol, "promoter")
 	wantDenied(t, "promote in team-b with team-a's approvals copied in", err, `approvals`, `0 of 2`)
 	if res == nil || res.Moved {

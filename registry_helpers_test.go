@@ -4,18 +4,21 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
 	"regexp"
-	"strings"
 	"testing"
 	"time"
 
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2"
+	"oras.land/oras-go/v2/content"
 	"oras.land/oras-go/v2/registry/remote"
 
 	"github.com/modelreg/modelreg/errdef"
+	"github.com/modelreg/modelreg/mediatypes"
 	"github.com/modelreg/modelreg/oci"
 	"github.com/modelreg/modelreg/signing"
 )
@@ -183,15 +186,60 @@ func (g *gate) remote(repo string) *remote.Repository {
 	return r
 }
 
-// cosignAttTag is cosign's attestation tag of digest d.
-func cosignAttTag(d string) string { return strings.Replace(d, ":", "-", 1) + ".att" }
-
-// copyTag copies what tag from holds in src to tag to in dst, manifest and
-// blobs, as `oras cp` does.
-func (g *gate) copyTag(src, from, dst, to string) {
+// referrers lists the referrers of digest d in repo, through the
+// referrers API of the embedded registry.
+func (g *gate) referrers(repo, d string) []ocispec.Descriptor {
 	g.t.Helper()
-	if _, err := oras.Copy(g.ctx, g.remote(src), from, g.remote(dst), to, oras.DefaultCopyOptions); err != nil {
-		g.t.Fatalf("copy %s:%s to %s:%s: %v", src, from, dst, to, err)
+	r := g.remote(repo)
+	desc, err := r.Resolve(g.ctx, d)
+	if err != nil {
+		g.t.Fatalf("resolve %s@%s: %v", repo, d, err)
+	}
+	var out []ocispec.Descriptor
+	if err := r.Referrers(g.ctx, desc, "", func(rs []ocispec.Descriptor) error {
+		out = append(out, rs...)
+		return nil
+	}); err != nil {
+		g.t.Fatalf("referrers of %s@%s: %v", repo, d, err)
+	}
+	return out
+}
+
+// copyReferrers copies every referrer of digest d in src, with its blobs,
+// to dst, which holds the same digest: what `oras cp -r` does, and what
+// anyone with push rights to dst can do.
+func (g *gate) copyReferrers(src, dst, d string) {
+	g.t.Helper()
+	for _, r := range g.referrers(src, d) {
+		if _, err := oras.Copy(g.ctx, g.remote(src), r.Digest.String(), g.remote(dst), "", oras.DefaultCopyOptions); err != nil {
+			g.t.Fatalf("copy referrer %s of %s from %s to %s: %v", r.Digest, d, src, dst, err)
+		}
+	}
+}
+
+// hideRecords deletes the promotion records of digest d in repo (bundle
+// referrers whose predicate type is the promotion record's), as anyone
+// with delete rights can.
+func (g *gate) hideRecords(repo, d string) {
+	g.t.Helper()
+	r := g.remote(repo)
+	n := 0
+	for _, desc := range g.referrers(repo, d) {
+		raw, err := content.FetchAll(g.ctx, r, desc)
+		if err != nil {
+			g.t.Fatalf("fetch referrer %s: %v", desc.Digest, err)
+		}
+		var m ocispec.Manifest
+		if json.Unmarshal(raw, &m) != nil || m.Annotations[signing.AnnotationBundlePredicateType] != mediatypes.PredicatePromotion {
+			continue
+		}
+		if err := r.Delete(g.ctx, desc); err != nil {
+			g.t.Fatalf("delete record %s of %s: %v", desc.Digest, d, err)
+		}
+		n++
+	}
+	if n == 0 {
+		g.t.Fatalf("premise: %s@%s has no promotion record to hide", repo, d)
 	}
 }
 
