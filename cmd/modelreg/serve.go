@@ -22,7 +22,7 @@ func serveCommand() *cli.Command {
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "addr", Value: "127.0.0.1:5000", Usage: "`HOST:PORT` to listen on (port 0 picks a free port)"},
 			&cli.StringFlag{Name: "root", Usage: "`DIR` holding the registry data (default: the user's data folder, modelreg/registry)"},
-			&cli.StringFlag{Name: "automations", Usage: "run `modelreg watch` in this process with this automations `FILE`, woken by every manifest the registry accepts"},
+			&cli.StringFlag{Name: "automations", Usage: "run the watcher of modelreg watch in this process with the automations `FILE`, woken by every manifest the registry accepts"},
 			&cli.StringFlag{Name: "state", Usage: "`DIR` of the watch state (with --automations; default as for watch)"},
 		},
 		Action: func(c *cli.Context) error {
