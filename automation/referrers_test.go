@@ -107,3 +107,20 @@ func TestReferrersInterval(t *testing.T) {
 		t.Errorf("bad referrers: %v", err)
 	}
 }
+
+// TestSummaryOfReferrerEvents: chat messages say what was added and
+// whether a policy key verified it.
+func TestSummaryOfReferrerEvents(t *testing.T) {
+	yes, no := true, false
+	s := Summary(Event{Type: SignatureAdded, Repository: "r.example.com/m", Version: "v2", KeyID: dg("k"), Verified: &yes})
+	if s != "r.example.com/m: new signature of v2, verified by key sha256:kkkkkkkkkkkk" {
+		t.Errorf("signature: %q", s)
+	}
+	e := Event{Type: AttestationAdded, Repository: "r.example.com/m", Version: "v2", PredicateType: "https://modelreg.dev/evaluation/v1", Verified: &no}
+	if s := Summary(e); s != "r.example.com/m: new attestation https://modelreg.dev/evaluation/v1 of v2, not verified by a policy key" {
+		t.Errorf("attestation: %q", s)
+	}
+	if f := facts(e); f[len(f)-1] != [2]string{"Verified", "false"} || f[len(f)-2] != [2]string{"Predicate type", "https://modelreg.dev/evaluation/v1"} {
+		t.Errorf("facts: %v", f)
+	}
+}
