@@ -298,10 +298,11 @@ func startNotifyingDistribution(t *testing.T, watchAddr string) *registry {
 // production, a kill -9 between two pushes; each change must reach the
 // receiver exactly once (a repeat only with the same X-Modelreg-Delivery),
 // signed, within 2 s with notifications and one poll interval without. A
-// `modelreg sign` and a `modelreg attest` of a version seen before arrive
-// once each, within 2 s with notifications and one referrers interval
-// (every second poll) without; the signature that was part of the
-// baseline and the promotion records' referrers fire none.
+// `modelreg sign`, a `modelreg attest` and a `modelreg --legacy-tags sign`
+// of a version seen before arrive once each, within 2 s with
+// notifications and one referrers interval (every second poll) without;
+// the signature that was part of the baseline and the promotion records'
+// referrers fire none.
 func TestWatch(t *testing.T) {
 	t.Parallel()
 	const pollInterval = 2 * time.Second
@@ -381,6 +382,18 @@ func TestWatch(t *testing.T) {
 			if h.body["digest"] != v2.Digest || h.body["predicateType"] != "https://modelreg.dev/evaluation/v1" || h.body["verified"] != true || h.body["referrer"] == nil {
 				t.Errorf("attestation.added = %v; want v2 %s, the evaluation predicate, verified, with its referrer digest", h.body, v2.Digest)
 			}
+			// A cosign v2 .sig tag layer has no manifest of its own: it is
+			// seen all the same, by the key that verified it.
+			n1 := len(rc.hooks())
+			p.c.ok("--legacy-tags", "sign", p.byDigest(v2.Digest), "--key", p.key("promoter"))
+			at = time.Now()
+			h, lat = rc.waitFor(n1, "signature.added", nil, at, tc.refLimit)
+			if lat > tc.refLimit {
+				t.Errorf("legacy signature.added arrived %s after the sign; want within %s", lat.Round(time.Millisecond), tc.refLimit)
+			}
+			if h.body["digest"] != v2.Digest || h.body["keyId"] != p.keyID("promoter") || h.body["verified"] != true || h.body["format"] != "legacy" {
+				t.Errorf("legacy signature.added = %v; want v2 %s, verified, by the promoter key %s, legacy", h.body, v2.Digest, p.keyID("promoter"))
+			}
 
 			for _, a := range []string{"staging", "production"} {
 				n := len(rc.hooks())
@@ -448,7 +461,7 @@ func TestWatch(t *testing.T) {
 				}
 			}
 			time.Sleep(max(tc.limit, tc.refLimit)) // room for anything that should not come
-			want := map[string]int{"version.created": 4, "alias.moved": 2, "promotion.recorded": 2, "alias.untracked": 1, "signature.added": 1, "attestation.added": 1}
+			want := map[string]int{"version.created": 4, "alias.moved": 2, "promotion.recorded": 2, "alias.untracked": 1, "signature.added": 2, "attestation.added": 1}
 			got := map[string]int{}
 			ids := map[string]string{}
 			for _, h := range rc.hooks() {
