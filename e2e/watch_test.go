@@ -545,8 +545,8 @@ func TestWatchReceiverOutage(t *testing.T) {
 }
 
 // TestServeAutomations: `modelreg serve --automations` notices each
-// manifest its embedded registry accepts and delivers within 2 s, with no
-// polling at all.
+// manifest its embedded registry accepts (versions and signatures) and
+// delivers within 2 s, with no polling at all.
 func TestServeAutomations(t *testing.T) {
 	t.Parallel()
 	c := newCLI(t)
@@ -585,6 +585,14 @@ func TestServeAutomations(t *testing.T) {
 		_, lat := rc.waitFor(0, "version.created", func(h hook) bool { return h.body["version"] == v.Version }, at, 2*time.Second)
 		if lat > 2*time.Second {
 			t.Errorf("version.created %s arrived after %s; want within 2 s", v.Version, lat)
+		}
+		// The PUT of the signature's referrer manifest wakes the watcher
+		// too, though no tag changed.
+		p.sign(v.Digest)
+		at = time.Now()
+		h, lat := rc.waitFor(0, "signature.added", func(h hook) bool { return h.body["version"] == v.Version }, at, 2*time.Second)
+		if lat > 2*time.Second || h.body["verified"] != true {
+			t.Errorf("signature.added %s arrived after %s, verified %v; want within 2 s, verified", v.Version, lat, h.body["verified"])
 		}
 	}
 }
