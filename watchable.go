@@ -11,12 +11,14 @@ import (
 	"sync"
 	"time"
 
+	"github.com/opencontainers/go-digest"
 	"oras.land/oras-go/v2/registry/remote"
 	"oras.land/oras-go/v2/registry/remote/errcode"
 
 	"github.com/modelreg/modelreg/errdef"
 	"github.com/modelreg/modelreg/oci"
 	"github.com/modelreg/modelreg/policy"
+	"github.com/modelreg/modelreg/signing"
 )
 
 // ObserveOptions say how much of a repository Observe reads. The zero
@@ -35,6 +37,27 @@ type ObserveOptions struct {
 	Policy string
 }
 
+// ObservedReferrer is one signature or attestation of a version as
+// Observe lists it: the part of a TrustReferrer a watcher compares.
+type ObservedReferrer struct {
+	// Key identifies it among the referrers of its version: the referrer
+	// manifest's digest for a Sigstore bundle; for a cosign v2 tag layer,
+	// which has no digest of its own, "legacy.sig.N" or "legacy.att.N" (the
+	// N-th layer: cosign only appends to those tags).
+	Key string `json:"key"`
+	// Kind is "signature", "evaluation", "approval", "promotion" or
+	// "attestation" (see TrustReferrer.Kind).
+	Kind string `json:"kind"`
+	// Format is "bundle" or "legacy".
+	Format        string `json:"format"`
+	PredicateType string `json:"predicateType,omitempty"`
+	// KeyID is "sha256:<hex>" of the policy key that verified it, else the
+	// key a bundle names (unverified), else "".
+	KeyID string `json:"keyId,omitempty"`
+	// Verified is true when a key of the policy verified it.
+	Verified bool `json:"verified"`
+}
+
 // Observation is what Observe saw of one repository at one moment.
 type Observation struct {
 	// Repository is HOST/REPO.
@@ -49,6 +72,10 @@ type Observation struct {
 	// by alias then newest first; with a policy, Verified is true only for
 	// records signed by a promoter key of their alias.
 	Records []PromotionRecord `json:"records,omitempty"`
+	// Referrers maps version digests to their signatures and attestations
+	// (ObserveReferrers): Observe leaves it nil, a watcher keeps what it
+	// listed here so its state holds one document per repository.
+	Referrers map[string][]ObservedReferrer `json:"referrers,omitempty"`
 }
 
 // Newest returns the newest verified promotion record of alias, or nil.
@@ -117,6 +144,62 @@ func (c *Client) Observe(ctx context.Context, repoStr string, opts ObserveOption
 		}
 	}
 	return obs, nil
+}
+
+// ObserveReferrers lists the signatures and attestations of each version
+// digest ("sha256:<hex>") in repository repoStr (HOST/REPO), in both
+// storage formats (Sigstore bundle referrers, then cosign v2 .sig and .att
+// tag layers, as signing.ListReferrers), each verified against the keys of
+// the policy file policyPath ("" for none: nothing verified). The map has
+// one entry per digest, an empty list for none. Each digest costs a
+// referrers request, two requests per bundle referrer and the lookups of
+// the .sig and .att tags, so a caller lists only what may have changed.
+// Errors: a bad digest or policy wraps errdef.ErrInvalidInput; registry
+// errors are wrapped with the digest.
+func (c *Client) ObserveReferrers(ctx context.Context, repoStr, policyPath string, digests []string) (map[string][]ObservedReferrer, error) {
+	ref, err := oci.ParseRepository(repoStr)
+	if err != nil {
+		return nil, err
+	}
+	var keys []signing.PublicKey
+	if policyPath != "" {
+		pol, err := cachedPolicy(policyPath)
+		if err != nil {
+			return nil, err
+		}
+		if keys, err = publicKeys(pol.Keys()); err != nil {
+			return nil, err
+		}
+	}
+	out := map[string][]ObservedReferrer{}
+	for _, d := range digests {
+		dg, err := digest.Parse(d)
+		if err != nil {
+			return nil, fmt.Errorf("%w: version digest %q: %v", errdef.ErrInvalidInput, d, err)
+		}
+		pinned := ref.WithDigest(dg)
+		trs, err := signing.ListReferrers(ctx, pinned.Name(), dg, keys, c.signingOptions(pinned))
+		if err != nil {
+			return nil, fmt.Errorf("listing the referrers of %s: %w", pinned, err)
+		}
+		rs := []ObservedReferrer{}
+		var sigs, atts int
+		for _, tr := range trs {
+			o := ObservedReferrer{Key: tr.Digest, Kind: tr.Kind, Format: tr.Format, PredicateType: tr.PredicateType, KeyID: tr.KeyID, Verified: tr.Verified}
+			if tr.Format == signing.FormatNameLegacy {
+				if tr.Kind == "signature" {
+					o.Key = fmt.Sprintf("legacy.sig.%d", sigs)
+					sigs++
+				} else {
+					o.Key = fmt.Sprintf("legacy.att.%d", atts)
+					atts++
+				}
+			}
+			rs = append(rs, o)
+		}
+		out[d] = rs
+	}
+	return out, nil
 }
 
 // policyCacheTTL bounds how long Observe reuses a loaded policy whose file

@@ -27,7 +27,10 @@ const benchRepositories = 200
 // BenchmarkPollCycle polls 200 repositories (each with v1, v2 and latest)
 // on an in-process olareg and reports the registry requests one steady
 // poll cycle makes (requests/cycle) and how long it takes (ns/op): a
-// cycle shorter than the poll interval keeps up. Run it with
+// cycle shorter than the poll interval keeps up. It also reports the
+// requests of a cycle that lists every version's referrers (scan-requests,
+// once per Source.Referrers) and the average over DefaultReferrerScans
+// cycles (requests/cycle-amortized). Run it with
 // go test -run '^$' -bench PollCycle ./automation/
 func BenchmarkPollCycle(b *testing.B) {
 	ctx := context.Background()
@@ -83,7 +86,7 @@ func BenchmarkPollCycle(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
-		cfg.Sources = append(cfg.Sources, Source{Repository: host + "/" + name, Policy: pol})
+		cfg.Sources = append(cfg.Sources, Source{Repository: host + "/" + name, Policy: pol, Poll: DefaultPoll, Referrers: DefaultReferrerScans * DefaultPoll})
 	}
 	cl, err := modelreg.New(modelreg.Options{})
 	if err != nil {
@@ -106,7 +109,16 @@ func BenchmarkPollCycle(b *testing.B) {
 	}
 	b.StopTimer()
 	perCycle := float64(requests.Load()) / float64(b.N)
+	w.scanMu.Lock()
+	clear(w.lastScan) // the next cycle lists every version's referrers
+	w.scanMu.Unlock()
+	requests.Store(0)
+	pass()
+	scan := float64(requests.Load())
+	amortized := (perCycle*(DefaultReferrerScans-1) + scan) / DefaultReferrerScans
 	b.ReportMetric(perCycle, "requests/cycle")
 	b.ReportMetric(perCycle/benchRepositories, "requests/repo")
-	b.Logf("%d repositories: %.0f registry requests per poll cycle", benchRepositories, perCycle)
+	b.ReportMetric(scan, "scan-requests")
+	b.ReportMetric(amortized, "requests/cycle-amortized")
+	b.Logf("%d repositories: %.0f registry requests per poll cycle, %.0f in a cycle that lists every version's referrers, %.0f per cycle on average", benchRepositories, perCycle, scan, amortized)
 }

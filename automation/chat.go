@@ -29,6 +29,16 @@ func Summary(e Event) string {
 			who = " by " + e.Record.Actor
 		}
 		return fmt.Sprintf("%s: %s promoted to %s%s", e.Repository, v, e.Alias, who)
+	case SignatureAdded, AttestationAdded:
+		what := "signature"
+		if e.Type == AttestationAdded {
+			what = "attestation " + e.PredicateType
+		}
+		trust := "not verified by a policy key"
+		if e.Verified != nil && *e.Verified {
+			trust = "verified by key " + short(e.KeyID)
+		}
+		return fmt.Sprintf("%s: new %s of %s, %s", e.Repository, what, v, trust)
 	}
 	return e.Type + " " + e.Repository
 }
@@ -78,6 +88,15 @@ func facts(e Event) [][2]string {
 	}
 	if e.Record != nil {
 		f = append(f, [2]string{"Sequence", fmt.Sprint(e.Record.Sequence)}, [2]string{"Actor", e.Record.Actor})
+	}
+	if e.PredicateType != "" {
+		f = append(f, [2]string{"Predicate type", e.PredicateType})
+	}
+	if e.KeyID != "" {
+		f = append(f, [2]string{"Key", e.KeyID})
+	}
+	if e.Verified != nil {
+		f = append(f, [2]string{"Verified", fmt.Sprint(*e.Verified)})
 	}
 	return f
 }

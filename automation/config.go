@@ -31,6 +31,11 @@ const (
 	// after each failure up to DefaultMaxBackoff.
 	DefaultBackoff    = time.Second
 	DefaultMaxBackoff = 5 * time.Minute
+	// DefaultReferrerScans is how many poll intervals pass between two
+	// listings of every version's referrers: those cost a few requests per
+	// version, tags cost one per repository, so a full scan every tenth
+	// cycle keeps a cycle's cost near that of tags alone.
+	DefaultReferrerScans = 10
 )
 
 // Config is a loaded automations file (apiVersion modelreg.dev/v1, kind
@@ -48,6 +53,14 @@ type Source struct {
 	Repository string
 	// Poll is the poll interval; 0 means notifications only.
 	Poll time.Duration
+	// Referrers is how often a polling source lists the signatures and
+	// attestations of every version again (file field referrers; default
+	// DefaultReferrerScans × Poll; 0: never). Between those scans a poll
+	// lists them only for new versions, and a notification with no tag
+	// change lists them for every version of its repository: a signature
+	// added to an old version without a notification is seen within this
+	// interval.
+	Referrers time.Duration
 	// Policy is the promotion policy file (resolved against the automations
 	// file's folder) naming the protected aliases and their promoters; ""
 	// for none.
@@ -270,7 +283,7 @@ func orNode(n, parent *yaml.Node) *yaml.Node {
 
 func (l *loader) source(n *yaml.Node, field string) (Source, bool) {
 	s := Source{Poll: DefaultPoll, Line: n.Line}
-	f, ok := l.fields(n, field, "repository", "poll", "policy")
+	f, ok := l.fields(n, field, "repository", "poll", "policy", "referrers")
 	if !ok {
 		return s, false
 	}
@@ -284,6 +297,10 @@ func (l *loader) source(n *yaml.Node, field string) (Source, bool) {
 	}
 	if d, ok := l.duration(f, field, "poll"); ok {
 		s.Poll = d
+	}
+	s.Referrers = DefaultReferrerScans * s.Poll
+	if d, ok := l.duration(f, field, "referrers"); ok {
+		s.Referrers = d
 	}
 	if v, ok := l.scalar(f, field, "policy"); ok && v != "" {
 		p := v

@@ -35,10 +35,18 @@ const (
 	AliasUntracked = "alias.untracked"
 	// PromotionRecorded: a new verified promotion record.
 	PromotionRecorded = "promotion.recorded"
+	// SignatureAdded: a new signature of a version (a Sigstore bundle
+	// referrer or a layer of the cosign v2 .sig tag).
+	SignatureAdded = "signature.added"
+	// AttestationAdded: a new attestation of a version, with its predicate
+	// type: evaluations, approvals and any other in-toto statement.
+	// Promotion records are attestations too but come as
+	// promotion.recorded only.
+	AttestationAdded = "attestation.added"
 )
 
 // EventTypes are the event types an automation can name.
-var EventTypes = []string{VersionCreated, AliasMoved, AliasUntracked, PromotionRecorded}
+var EventTypes = []string{VersionCreated, AliasMoved, AliasUntracked, PromotionRecorded, SignatureAdded, AttestationAdded}
 
 func isEventType(s string) bool { return contains(EventTypes, s) }
 
@@ -66,6 +74,17 @@ type Event struct {
 	// Expected is, for alias.untracked, the digest the newest verified
 	// record names ("" when there is none).
 	Expected string `json:"expected,omitempty"`
+	// Referrer is, for signature.added and attestation.added, the referrer
+	// manifest's digest (Sigstore bundles; "" for a cosign v2 tag layer),
+	// Format "bundle" or "legacy", PredicateType the in-toto predicate type
+	// ("" for a legacy signature), KeyID "sha256:<hex>" of the signing key
+	// (verified or, unverified, the key a bundle names; "" when unknown)
+	// and Verified whether a key of the source's policy verified it.
+	Referrer      string `json:"referrer,omitempty"`
+	Format        string `json:"format,omitempty"`
+	PredicateType string `json:"predicateType,omitempty"`
+	KeyID         string `json:"keyId,omitempty"`
+	Verified      *bool  `json:"verified,omitempty"`
 }
 
 func eventID(parts ...string) string {
@@ -74,9 +93,11 @@ func eventID(parts ...string) string {
 }
 
 // Diff returns the events that turn prev into cur, in the order a reader
-// expects them: new versions (by number), promotion records, then alias
-// moves (by alias). prev nil means nothing was known of the repository,
-// so everything in cur is new.
+// expects them: new versions (by number), new signatures and attestations
+// (by version, in listing order), promotion records, then alias moves (by
+// alias). prev nil means nothing was known of the repository, so
+// everything in cur is new. The referrers of a version prev knew but had
+// not listed are a baseline, not news.
 func Diff(prev, cur *modelreg.Observation, now time.Time) []Event {
 	if prev == nil {
 		prev = &modelreg.Observation{}
@@ -100,6 +121,7 @@ func Diff(prev, cur *modelreg.Observation, now time.Time) []Event {
 		out = append(out, Event{ID: eventID(repo, VersionCreated, v, d), Type: VersionCreated, Time: ts,
 			Repository: repo, Digest: d, Version: v})
 	}
+	out = append(out, referrerEvents(prev, cur, versionOf, ts)...)
 	known := map[string]bool{}
 	for _, r := range prev.Records {
 		if r.Verified {
@@ -162,4 +184,54 @@ func versionLess(a, b string) bool {
 		return len(a) < len(b)
 	}
 	return a < b
+}
+
+// referrerEvents are the signature.added and attestation.added events of
+// the referrers cur lists and prev did not. The id hashes the version
+// digest and the referrer's key (its manifest digest for a bundle), so
+// the same referrer gives the same id however it is seen.
+func referrerEvents(prev, cur *modelreg.Observation, versionOf map[string]string, ts string) []Event {
+	knownVersion := map[string]bool{}
+	for _, d := range prev.Versions {
+		knownVersion[d] = true
+	}
+	var ds []string
+	for d := range cur.Referrers {
+		ds = append(ds, d)
+	}
+	sort.Slice(ds, func(i, j int) bool {
+		vi, vj := versionOf[ds[i]], versionOf[ds[j]]
+		if vi != vj {
+			return versionLess(vi, vj)
+		}
+		return ds[i] < ds[j]
+	})
+	var out []Event
+	for _, d := range ds {
+		before, listed := prev.Referrers[d]
+		if !listed && knownVersion[d] {
+			continue // first listing of a version seen before: the baseline
+		}
+		seen := map[string]bool{}
+		for _, r := range before {
+			seen[r.Key] = true
+		}
+		for _, r := range cur.Referrers[d] {
+			if seen[r.Key] || r.Kind == "promotion" {
+				continue // records come as promotion.recorded
+			}
+			typ := AttestationAdded
+			if r.Kind == "signature" {
+				typ = SignatureAdded
+			}
+			verified := r.Verified
+			e := Event{ID: eventID(cur.Repository, typ, d, r.Key), Type: typ, Time: ts, Repository: cur.Repository,
+				Digest: d, Version: versionOf[d], Format: r.Format, PredicateType: r.PredicateType, KeyID: r.KeyID, Verified: &verified}
+			if r.Format == "bundle" {
+				e.Referrer = r.Key
+			}
+			out = append(out, e)
+		}
+	}
+	return out
 }

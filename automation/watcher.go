@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"sort"
 	"sync"
 	"time"
 
@@ -60,7 +61,24 @@ type Watcher struct {
 	wakeMu  sync.Mutex
 	woken   map[string]bool
 	wakeSig chan struct{}
+
+	scanMu   sync.Mutex
+	lastScan map[string]time.Time // per source: the last listing of every version's referrers
 }
+
+// refScan says which versions' referrers one observation lists.
+type refScan int
+
+const (
+	// refsNew lists the referrers of new versions only.
+	refsNew refScan = iota
+	// refsAll lists the referrers of every version.
+	refsAll
+	// refsWoken lists those of every version when no tag changed (a
+	// notification that is not a version or an alias is most likely a
+	// signature or attestation), else of new versions only.
+	refsWoken
+)
 
 // New opens the state folder and prepares the targets. It fails when the
 // state cannot be read.
@@ -85,7 +103,7 @@ func New(opts Options) (*Watcher, error) {
 	}
 	w := &Watcher{cfg: opts.Config, client: opts.Client, log: log, store: st, fresh: fresh,
 		locks: map[string]*sync.Mutex{}, signals: map[string]chan struct{}{},
-		woken: map[string]bool{}, wakeSig: make(chan struct{}, 1)}
+		woken: map[string]bool{}, wakeSig: make(chan struct{}, 1), lastScan: map[string]time.Time{}}
 	for i := range opts.Config.Automations {
 		for _, t := range targets(&opts.Config.Automations[i], hc) {
 			w.targets = append(w.targets, t)
@@ -167,7 +185,7 @@ func (w *Watcher) wakeLoop(ctx context.Context) {
 		for repo := range repos {
 			for _, src := range w.cfg.Sources {
 				if src.Matches(repo) {
-					if !w.observe(ctx, src, repo, w.baselined(src)) && ctx.Err() == nil {
+					if !w.observe(ctx, src, repo, w.baselined(src), refsWoken) && ctx.Err() == nil {
 						// A notification is the only cue of a source
 						// that does not poll: try again rather than
 						// wait for the next change.
@@ -210,6 +228,15 @@ func (w *Watcher) cycle(ctx context.Context, src Source) {
 		return
 	}
 	diff := w.baselined(src)
+	// The first cycle of a run lists every version's referrers (what
+	// happened while the watcher was down), later ones every src.Referrers.
+	scan := refsNew
+	w.scanMu.Lock()
+	last, started := w.lastScan[src.Repository]
+	w.scanMu.Unlock()
+	if !started || (src.Referrers > 0 && time.Since(last) >= src.Referrers-src.Poll/2) {
+		scan = refsAll
+	}
 	sem := make(chan struct{}, observeConcurrency)
 	var wg sync.WaitGroup
 	ok := true
@@ -219,7 +246,7 @@ func (w *Watcher) cycle(ctx context.Context, src Source) {
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			if !w.observe(ctx, src, repo, diff) {
+			if !w.observe(ctx, src, repo, diff, scan) {
 				okMu.Lock()
 				ok = false
 				okMu.Unlock()
@@ -227,6 +254,11 @@ func (w *Watcher) cycle(ctx context.Context, src Source) {
 		}()
 	}
 	wg.Wait()
+	if scan == refsAll && ok {
+		w.scanMu.Lock()
+		w.lastScan[src.Repository] = time.Now()
+		w.scanMu.Unlock()
+	}
 	if !diff && ok {
 		// Later starts and repositories created from now on are diffed.
 		if err := w.store.update(func(st *state) {
@@ -253,7 +285,7 @@ func (w *Watcher) repoLock(repo string) *sync.Mutex {
 
 // observe reads repo, and (when diff) queues the events since the last
 // observation in the same atomic state write that records it.
-func (w *Watcher) observe(ctx context.Context, src Source, repo string, diff bool) bool {
+func (w *Watcher) observe(ctx context.Context, src Source, repo string, diff bool, scan refScan) bool {
 	l := w.repoLock(repo)
 	l.Lock()
 	defer l.Unlock()
@@ -275,6 +307,9 @@ func (w *Watcher) observe(ctx context.Context, src Source, repo string, diff boo
 		}
 	} else if err == nil {
 		cur.Records = prev.Records
+	}
+	if err == nil {
+		err = w.observeReferrers(ctx, src, repo, prev, cur, scan)
 	}
 	if err != nil {
 		if ctx.Err() == nil {
@@ -298,7 +333,7 @@ func (w *Watcher) observe(ctx context.Context, src Source, repo string, diff boo
 			}
 		}
 	}
-	if prev != nil && len(events) == 0 && !tagsChanged(prev, cur) {
+	if prev != nil && len(events) == 0 && !tagsChanged(prev, cur) && sameReferrers(prev.Referrers, cur.Referrers) {
 		return true // nothing to write
 	}
 	err = w.store.update(func(st *state) {
@@ -325,6 +360,60 @@ func (w *Watcher) observe(ctx context.Context, src Source, repo string, diff boo
 		select {
 		case w.signals[a.t.queue()] <- struct{}{}:
 		default:
+		}
+	}
+	return true
+}
+
+// observeReferrers sets cur.Referrers: those of the versions scan names
+// listed now, the others as prev saw them.
+func (w *Watcher) observeReferrers(ctx context.Context, src Source, repo string, prev, cur *modelreg.Observation, scan refScan) error {
+	if prev == nil {
+		prev = &modelreg.Observation{}
+	}
+	all := scan == refsAll || (scan == refsWoken && !tagsChanged(prev, cur))
+	var list []string
+	listed := map[string]bool{}
+	for v, d := range cur.Versions {
+		_, known := prev.Versions[v]
+		if listed[d] || (known && !all) {
+			continue
+		}
+		listed[d] = true
+		list = append(list, d)
+	}
+	sort.Strings(list)
+	got := map[string][]modelreg.ObservedReferrer{}
+	if len(list) > 0 {
+		var err error
+		if got, err = w.client.ObserveReferrers(ctx, repo, src.Policy, list); err != nil {
+			return err
+		}
+	}
+	cur.Referrers = map[string][]modelreg.ObservedReferrer{}
+	for _, d := range cur.Versions {
+		if rs, ok := got[d]; ok {
+			cur.Referrers[d] = rs
+		} else if rs, ok := prev.Referrers[d]; ok {
+			cur.Referrers[d] = rs
+		}
+	}
+	return nil
+}
+
+func sameReferrers(a, b map[string][]modelreg.ObservedReferrer) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for d, ra := range a {
+		rb, ok := b[d]
+		if !ok || len(ra) != len(rb) {
+			return false
+		}
+		for i := range ra {
+			if ra[i] != rb[i] {
+				return false
+			}
 		}
 	}
 	return true

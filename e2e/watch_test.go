@@ -229,13 +229,25 @@ func (w *watcher) checkLogs() {
 // automationsFile writes the automations file of the watch tests: one
 // webhook automation per event type the issue names, retrying fast.
 func automationsFile(t *testing.T, dir, repository, poll, policy, url string) string {
+	return automationsFileWith(t, dir, repository, poll, "", policy, url)
+}
+
+// automationsFileWith is automationsFile with the source's referrers
+// interval ("" for the default).
+func automationsFileWith(t *testing.T, dir, repository, poll, referrers, policy, url string) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "apiVersion: modelreg.dev/v1\nkind: Automations\nsources:\n  - repository: %s\n    poll: %s\n    policy: %s\nautomations:\n", repository, poll, policy)
+	fmt.Fprintf(&b, "apiVersion: modelreg.dev/v1\nkind: Automations\nsources:\n  - repository: %s\n    poll: %s\n    policy: %s\n", repository, poll, policy)
+	if referrers != "" {
+		fmt.Fprintf(&b, "    referrers: %s\n", referrers)
+	}
+	b.WriteString("automations:\n")
 	for _, a := range []struct{ name, on string }{
 		{"versions", "{event: version.created}"},
 		{"moves", `{event: alias.moved, alias: "^(staging|production)$"}`},
 		{"records", "{event: promotion.recorded}"},
 		{"hand-moves", "{event: alias.untracked}"},
+		{"signatures", "{event: signature.added}"},
+		{"attestations", "{event: attestation.added}"},
 	} {
 		fmt.Fprintf(&b, "  - name: %s\n    on: %s\n    webhook: {url: %q, secretEnv: HOOK_SECRET}\n    retry: {maxAttempts: 100, backoff: 200ms, maxBackoff: 1s}\n", a.name, a.on, url)
 	}
@@ -285,17 +297,25 @@ func startNotifyingDistribution(t *testing.T, watchAddr string) *registry {
 // (polling): push, promote to staging and production, a hand move of
 // production, a kill -9 between two pushes; each change must reach the
 // receiver exactly once (a repeat only with the same X-Modelreg-Delivery),
-// signed, within 2 s with notifications and one poll interval without.
+// signed, within 2 s with notifications and one poll interval without. A
+// `modelreg sign`, a `modelreg attest` and a `modelreg --legacy-tags sign`
+// of a version seen before arrive once each, within 2 s with
+// notifications and one referrers interval (every second poll) without;
+// the signature that was part of the baseline and the promotion records'
+// referrers fire none.
 func TestWatch(t *testing.T) {
 	t.Parallel()
 	const pollInterval = 2 * time.Second
 	cases := []struct {
-		name  string
-		poll  string
-		limit time.Duration
+		name      string
+		poll      string
+		referrers string
+		limit     time.Duration
+		refLimit  time.Duration
 	}{
-		{"distribution-notifications", "0", 2 * time.Second},
-		{regOlareg, "2s", pollInterval + time.Second}, // one interval, plus the reading itself
+		{"distribution-notifications", "0", "", 2 * time.Second, 2 * time.Second},
+		// one interval, plus the reading itself
+		{regOlareg, "2s", "4s", pollInterval + time.Second, 2*pollInterval + time.Second},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -322,7 +342,7 @@ func TestWatch(t *testing.T) {
 			p.sign(v1.Digest)
 			rc := newReceiver(t)
 			state := filepath.Join(t.TempDir(), "state")
-			auto := automationsFile(t, p.dir, p.repository, tc.poll, pol, rc.srv.URL+"/hook")
+			auto := automationsFileWith(t, p.dir, p.repository, tc.poll, tc.referrers, pol, rc.srv.URL+"/hook")
 			args := []string{"--automations", auto, "--state", state}
 			if tc.poll == "0" {
 				args = append(args, "--listen", listen)
@@ -343,7 +363,37 @@ func TestWatch(t *testing.T) {
 			at := time.Now()
 			_, lat := rc.waitFor(0, "version.created", version(v2.Version), at, tc.limit)
 			check("version.created "+v2.Version, at, lat)
+			n0 := len(rc.hooks())
 			p.sign(v2.Digest)
+			at = time.Now()
+			h, lat := rc.waitFor(n0, "signature.added", nil, at, tc.refLimit)
+			if lat > tc.refLimit {
+				t.Errorf("signature.added arrived %s after the sign; want within %s", lat.Round(time.Millisecond), tc.refLimit)
+			}
+			if h.body["digest"] != v2.Digest || h.body["version"] != v2.Version || h.body["keyId"] != p.keyID("release") || h.body["verified"] != true || h.body["format"] != "bundle" {
+				t.Errorf("signature.added = %v; want v2 %s, verified, by the release key %s, a bundle", h.body, v2.Digest, p.keyID("release"))
+			}
+			p.c.ok("attest", p.byDigest(v2.Digest), "--key", p.key("release"), "--metric", "accuracy=0.93")
+			at = time.Now()
+			h, lat = rc.waitFor(n0, "attestation.added", nil, at, tc.refLimit)
+			if lat > tc.refLimit {
+				t.Errorf("attestation.added arrived %s after the attest; want within %s", lat.Round(time.Millisecond), tc.refLimit)
+			}
+			if h.body["digest"] != v2.Digest || h.body["predicateType"] != "https://modelreg.dev/evaluation/v1" || h.body["verified"] != true || h.body["referrer"] == nil {
+				t.Errorf("attestation.added = %v; want v2 %s, the evaluation predicate, verified, with its referrer digest", h.body, v2.Digest)
+			}
+			// A cosign v2 .sig tag layer has no manifest of its own: it is
+			// seen all the same, by the key that verified it.
+			n1 := len(rc.hooks())
+			p.c.ok("--legacy-tags", "sign", p.byDigest(v2.Digest), "--key", p.key("promoter"))
+			at = time.Now()
+			h, lat = rc.waitFor(n1, "signature.added", nil, at, tc.refLimit)
+			if lat > tc.refLimit {
+				t.Errorf("legacy signature.added arrived %s after the sign; want within %s", lat.Round(time.Millisecond), tc.refLimit)
+			}
+			if h.body["digest"] != v2.Digest || h.body["keyId"] != p.keyID("promoter") || h.body["verified"] != true || h.body["format"] != "legacy" {
+				t.Errorf("legacy signature.added = %v; want v2 %s, verified, by the promoter key %s, legacy", h.body, v2.Digest, p.keyID("promoter"))
+			}
 
 			for _, a := range []string{"staging", "production"} {
 				n := len(rc.hooks())
@@ -354,9 +404,9 @@ func TestWatch(t *testing.T) {
 				rc.waitFor(n, "promotion.recorded", alias(a), at, tc.limit)
 			}
 			n := len(rc.hooks())
-			p.c.ok("alias", "set", p.byDigest(v1.Digest), "production")
+			p.c.ok("alias", "set", "--force", p.byDigest(v1.Digest), "production") // a hand move
 			at = time.Now()
-			h, lat := rc.waitFor(n, "alias.untracked", alias("production"), at, tc.limit)
+			h, lat = rc.waitFor(n, "alias.untracked", alias("production"), at, tc.limit)
 			check("alias.untracked", at, lat)
 			if h.body["newDigest"] != v1.Digest || h.body["oldDigest"] != v2.Digest {
 				t.Errorf("alias.untracked names %v → %v; want %s → %s", h.body["oldDigest"], h.body["newDigest"], v2.Digest, v1.Digest)
@@ -410,8 +460,8 @@ func TestWatch(t *testing.T) {
 					}
 				}
 			}
-			time.Sleep(tc.limit) // room for anything that should not come
-			want := map[string]int{"version.created": 4, "alias.moved": 2, "promotion.recorded": 2, "alias.untracked": 1}
+			time.Sleep(max(tc.limit, tc.refLimit)) // room for anything that should not come
+			want := map[string]int{"version.created": 4, "alias.moved": 2, "promotion.recorded": 2, "alias.untracked": 1, "signature.added": 2, "attestation.added": 1}
 			got := map[string]int{}
 			ids := map[string]string{}
 			for _, h := range rc.hooks() {
@@ -495,8 +545,8 @@ func TestWatchReceiverOutage(t *testing.T) {
 }
 
 // TestServeAutomations: `modelreg serve --automations` notices each
-// manifest its embedded registry accepts and delivers within 2 s, with no
-// polling at all.
+// manifest its embedded registry accepts (versions and signatures) and
+// delivers within 2 s, with no polling at all.
 func TestServeAutomations(t *testing.T) {
 	t.Parallel()
 	c := newCLI(t)
@@ -535,6 +585,14 @@ func TestServeAutomations(t *testing.T) {
 		_, lat := rc.waitFor(0, "version.created", func(h hook) bool { return h.body["version"] == v.Version }, at, 2*time.Second)
 		if lat > 2*time.Second {
 			t.Errorf("version.created %s arrived after %s; want within 2 s", v.Version, lat)
+		}
+		// The PUT of the signature's referrer manifest wakes the watcher
+		// too, though no tag changed.
+		p.sign(v.Digest)
+		at = time.Now()
+		h, lat := rc.waitFor(0, "signature.added", func(h hook) bool { return h.body["version"] == v.Version }, at, 2*time.Second)
+		if lat > 2*time.Second || h.body["verified"] != true {
+			t.Errorf("signature.added %s arrived after %s, verified %v; want within 2 s, verified", v.Version, lat, h.body["verified"])
 		}
 	}
 }
