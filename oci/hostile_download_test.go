@@ -676,10 +676,36 @@ func TestHostileSwitchOvershootFastLink(t *testing.T) {
 	}
 	sameContent(t, filepath.Join(dir, "w.bin"), content["w.bin"])
 	out := tr.proxy.Stats().BytesToClients
-	t.Logf("moved %d for %d (%.3f)", out, size, float64(out)/float64(size))
-	if float64(out) > 1.1*float64(size) {
-		t.Errorf("%d bytes moved for a %d byte blob", out, size)
+	// The single stream is cut when the ranges start; what the proxy had
+	// already written sits in the kernel's socket buffers and is counted
+	// as moved, so the bound allows them on top of 10%. Ranges that start
+	// again from byte 0 still overshoot it by far.
+	inFlight := socketBufferBytes()
+	t.Logf("moved %d for %d (%.3f); socket buffers up to %d", out, size, float64(out)/float64(size), inFlight)
+	if float64(out) > 1.1*float64(size)+float64(inFlight) {
+		t.Errorf("%d bytes moved for a %d byte blob (socket buffers up to %d)", out, size, inFlight)
 	}
+}
+
+// socketBufferBytes is the most one loopback TCP connection can hold in
+// flight: the receiver's and the sender's largest autotuned buffers
+// (net.ipv4.tcp_rmem and tcp_wmem, third field), 16 MiB where they cannot
+// be read.
+func socketBufferBytes() int64 {
+	var n int64
+	for _, f := range []string{"/proc/sys/net/ipv4/tcp_rmem", "/proc/sys/net/ipv4/tcp_wmem"} {
+		b, err := os.ReadFile(f)
+		fields := strings.Fields(string(b))
+		if err != nil || len(fields) != 3 {
+			return 16 << 20
+		}
+		v, err := strconv.ParseInt(fields[2], 10, 64)
+		if err != nil {
+			return 16 << 20
+		}
+		n += v
+	}
+	return n
 }
 
 // ---------- lying descriptor sizes ----------
