@@ -41,6 +41,7 @@ aliases:
 		// Hide record 2 and move the tag back to v1, as an attacker with
 		// push rights can.
 		p.c.ok("attest", p.byDigest(decoy.Digest), "--key", p.key("eval"), "--metric", "accuracy=0.5")
+		p.hideReferrers(v2.Digest)
 		p.copyAttestations(p.repo, decoy.Digest, v2.Digest)
 		p.moveTag(v1.Digest, "production")
 		if got := sequences(p.aliasHistory("production", pol).Records); !slices.Equal(got, []int64{1}) {

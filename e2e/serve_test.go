@@ -145,7 +145,7 @@ func TestServeConcurrentClients(t *testing.T) {
 		}
 		byDigest := r.ref(repo, "@"+p.Digest)
 		c.ok("verify", byDigest, "--key", pub)
-		res := c.toolOK("cosign", "verify", "--key", pub, "--insecure-ignore-tlog=true", "--allow-insecure-registry", byDigest)
+		res := c.toolOK("cosign3", "verify", "--key", pub, "--insecure-ignore-tlog=true", "--allow-insecure-registry", byDigest)
 		if !strings.Contains(res.stdout, p.Digest) {
 			t.Errorf("cosign verify output does not name %s:\n%s", p.Digest, res)
 		}
