@@ -80,6 +80,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			logoutCommand(),
 			versionCommand(),
 			watchCommand(),
+			uiCommand(),
 		},
 		ExitErrHandler: func(*cli.Context, error) {},
 		OnUsageError:   onUsage,
