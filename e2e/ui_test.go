@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -51,12 +52,18 @@ func TestUIDashboard(t *testing.T) {
 		p.c.okJSON(&ds, "push", p.repository+"-data", dataDir)
 		dataset := p.repository + "-data@" + ds.Digest
 
+		// extra are more files of a version, by name: v2 has a LICENSE
+		// that v3 drops, v3 adds a tokenizer.
+		extra := map[string]string{"two": "LICENSE", "three": "tokenizer.json"}
 		pushWith := func(label string, flags ...string) pushJSON {
 			t.Helper()
 			dir := filepath.Join(t.TempDir(), label)
 			writeFile(t, filepath.Join(dir, "README.md"), []byte("# "+label+"\n"))
 			writeFile(t, filepath.Join(dir, "model.safetensors"), randomBytes(t, 4096))
 			writeFile(t, filepath.Join(dir, "config.json"), []byte(`{"hidden_size": 8}`))
+			if name, ok := extra[label]; ok {
+				writeFile(t, filepath.Join(dir, name), []byte(name+" of "+label+"\n"))
+			}
 			var out pushJSON
 			p.c.okJSON(&out, "push", append([]string{p.repository, dir}, flags...)...)
 			return out
@@ -125,6 +132,82 @@ func TestUIDashboard(t *testing.T) {
 			dom := loadPage(t, base+"/history?repo="+q, filepath.Join(shots, "history.png"))
 			sec := element(t, dom, `section class="alias-history" data-alias="production"`, "</section>")
 			wantIn(t, "production history", sec, `data-unexplained="production"`, `data-seq="1"`, `>v2</a>`, "keys/promoter.pub")
+		})
+		t.Run("compare", func(t *testing.T) {
+			dom := loadPage(t, base+"/compare?repo="+q+"&a=v2&b=v3", filepath.Join(shots, "compare.png"))
+			files := element(t, dom, `table id="file-changes"`, "</table>")
+			wantIn(t, "file changes", files, `data-added="tokenizer.json"`, `data-removed="LICENSE"`, `data-changed="README.md"`, `data-changed="model.safetensors"`)
+			wantNotIn(t, "file changes", files, `config.json`)
+			wantIn(t, "metric changes", element(t, dom, `table id="metric-changes"`, "</table>"),
+				`data-metric="accuracy"><td>accuracy</td><td>0.91</td><td>0.95</td>`, `data-metric="f1"><td>f1</td><td>0.87</td><td>–</td>`)
+			wantIn(t, "annotation changes", element(t, dom, `table id="value-changes"`, "</table>"),
+				`data-annotation="dev.modelreg.lineage.run.id"><td><code>dev.modelreg.lineage.run.id</code></td><td><code>run-2</code></td><td><code>run-3</code></td>`,
+				`data-annotation="dev.modelreg.lineage.datasets"`, `data-annotation="dev.modelreg.lineage.parent"`)
+		})
+		t.Run("diff", func(t *testing.T) {
+			var d struct {
+				Added, Removed []struct{ Path string }
+				Changed        []struct{ Path string }
+				Unchanged      int
+				Annotations    []struct{ Key, From, To string }
+				Metrics        []struct {
+					Name     string
+					From, To *float64
+				}
+			}
+			p.c.okJSON(&d, "diff", p.ref(":v2"), p.ref(":production"), "--key", p.pub("eval"))
+			paths := func(fs []struct{ Path string }) string {
+				var out []string
+				for _, f := range fs {
+					out = append(out, f.Path)
+				}
+				return strings.Join(out, ",")
+			}
+			if got := paths(d.Added); got != "tokenizer.json" {
+				t.Errorf("diff added %q, want tokenizer.json", got)
+			}
+			if got := paths(d.Removed); got != "LICENSE" {
+				t.Errorf("diff removed %q, want LICENSE", got)
+			}
+			if got := paths(d.Changed); got != "README.md,model.safetensors" {
+				t.Errorf("diff changed %q, want README.md,model.safetensors", got)
+			}
+			if d.Unchanged != 1 {
+				t.Errorf("diff unchanged %d, want 1 (config.json)", d.Unchanged)
+			}
+			var metrics []string
+			for _, m := range d.Metrics {
+				s := m.Name + ":"
+				if m.From != nil {
+					s += strconv.FormatFloat(*m.From, 'g', -1, 64)
+				}
+				s += ">"
+				if m.To != nil {
+					s += strconv.FormatFloat(*m.To, 'g', -1, 64)
+				}
+				metrics = append(metrics, s)
+			}
+			if got := strings.Join(metrics, " "); got != "accuracy:0.91>0.95 f1:0.87>" {
+				t.Errorf("diff metrics %q, want accuracy:0.91>0.95 f1:0.87>", got)
+			}
+			var keys []string
+			for _, a := range d.Annotations {
+				keys = append(keys, a.Key)
+			}
+			want := "dev.modelreg.lineage.datasets,dev.modelreg.lineage.parent,dev.modelreg.lineage.run.id," +
+				"org.opencontainers.image.base.digest,org.opencontainers.image.revision,org.opencontainers.image.source"
+			if got := strings.Join(keys, ","); got != want {
+				t.Errorf("diff annotations %s, want %s", got, want)
+			}
+			// Text output names the same changes.
+			out := p.c.ok("diff", p.ref(":v2"), p.ref(":v3"), "--key", p.pub("eval")).stdout
+			wantIn(t, "diff text", out, "+ tokenizer.json", "- LICENSE", "~ README.md", "~ accuracy: 0.91 → 0.95", "1 unchanged")
+			// The same digest twice differs in nothing.
+			var same struct{ Same bool }
+			p.c.okJSON(&same, "diff", p.ref(":v3"), p.ref(":production"))
+			if !same.Same {
+				t.Errorf("diff of v3 and production (the same digest): same false")
+			}
 		})
 		t.Run("api", func(t *testing.T) {
 			var m struct {

@@ -9,6 +9,7 @@
 package ui
 
 import (
+	"cmp"
 	"context"
 	"embed"
 	"encoding/json"
@@ -115,6 +116,8 @@ func New(cl *modelreg.Client, opts Options) (*Server, error) {
 	s.mux.HandleFunc("GET /api/model", s.api(s.modelFromRequest))
 	s.mux.HandleFunc("GET /api/version", s.api(s.versionFromRequest))
 	s.mux.HandleFunc("GET /api/history", s.api(s.historyFromRequest))
+	s.mux.HandleFunc("GET /compare", s.page("compare", s.compareFromRequest))
+	s.mux.HandleFunc("GET /api/compare", s.api(s.compareFromRequest))
 	return s, nil
 }
 
@@ -323,30 +326,9 @@ var lineageKeys = []string{mediatypes.AnnotationDatasets, mediatypes.AnnotationP
 
 // Version builds the version page of repo at v (a tag or a digest).
 func (s *Server) Version(ctx context.Context, repo, v string) (*VersionDetail, error) {
-	vl, err := s.versions(ctx, repo)
+	dg, name, err := s.resolve(ctx, repo, v)
 	if err != nil {
 		return nil, err
-	}
-	dg, name := v, ""
-	for _, vi := range vl.Versions {
-		if vi.Version == v || vi.Digest == v {
-			dg, name = vi.Digest, vi.Version
-		}
-	}
-	if !strings.HasPrefix(dg, "sha256:") {
-		al, err := s.aliases(ctx, repo)
-		if err != nil {
-			return nil, err
-		}
-		found := false
-		for _, a := range al.Aliases {
-			if a.Alias == v {
-				dg, name, found = a.Digest, a.Version, true
-			}
-		}
-		if !found {
-			return nil, fmt.Errorf("%w: %s has no version or alias %q", errdef.ErrNotFound, repo, v)
-		}
 	}
 	d, err := s.detail(ctx, repo, dg)
 	if err != nil {
@@ -368,6 +350,84 @@ func (s *Server) Version(ctx context.Context, repo, v string) (*VersionDetail, e
 		}
 	}
 	return &cp, nil
+}
+
+// resolve finds the digest and version tag of v (a version tag, an alias
+// or a digest) in the cached tag lists.
+func (s *Server) resolve(ctx context.Context, repo, v string) (dg, name string, err error) {
+	vl, err := s.versions(ctx, repo)
+	if err != nil {
+		return "", "", err
+	}
+	dg = v
+	for _, vi := range vl.Versions {
+		if vi.Version == v || vi.Digest == v {
+			dg, name = vi.Digest, vi.Version
+		}
+	}
+	if strings.HasPrefix(dg, "sha256:") {
+		return dg, name, nil
+	}
+	al, err := s.aliases(ctx, repo)
+	if err != nil {
+		return "", "", err
+	}
+	for _, a := range al.Aliases {
+		if a.Alias == v {
+			return a.Digest, a.Version, nil
+		}
+	}
+	return "", "", fmt.Errorf("%w: %s has no version or alias %q", errdef.ErrNotFound, repo, v)
+}
+
+// ComparePage is the compare page (GET /api/compare?repo=HOST/REPO&a=V&b=V):
+// what changed from version a to version b, as `modelreg diff`.
+type ComparePage struct {
+	Repository string `json:"repository"`
+	A          string `json:"a"`
+	B          string `json:"b"`
+	// Versions are the version tags to choose from, newest first.
+	Versions []string       `json:"versions"`
+	Diff     *modelreg.Diff `json:"diff"`
+}
+
+// Compare builds the compare page of versions a and b of repo.
+func (s *Server) Compare(ctx context.Context, repo, a, b string) (*ComparePage, error) {
+	da, na, err := s.resolve(ctx, repo, a)
+	if err != nil {
+		return nil, err
+	}
+	db, nb, err := s.resolve(ctx, repo, b)
+	if err != nil {
+		return nil, err
+	}
+	v, err := s.cached(ctx, "diff "+repo+"@"+da+" "+db, func(ctx context.Context) (any, error) {
+		return s.cl.Diff(ctx, repo+"@"+da, repo+"@"+db, modelreg.DiffOptions{Keys: s.opts.Keys})
+	})
+	if err != nil {
+		return nil, err
+	}
+	vl, err := s.versions(ctx, repo)
+	if err != nil {
+		return nil, err
+	}
+	cp := &ComparePage{Repository: repo, A: cmp.Or(na, da), B: cmp.Or(nb, db), Diff: v.(*modelreg.Diff), Versions: []string{}}
+	for i := len(vl.Versions) - 1; i >= 0; i-- {
+		cp.Versions = append(cp.Versions, vl.Versions[i].Version)
+	}
+	return cp, nil
+}
+
+func (s *Server) compareFromRequest(r *http.Request) (any, error) {
+	repo, err := s.repoParam(r)
+	if err != nil {
+		return nil, err
+	}
+	a, b := r.URL.Query().Get("a"), r.URL.Query().Get("b")
+	if a == "" || b == "" {
+		return nil, fmt.Errorf("%w: give the two versions to compare as a=TAG and b=TAG", errdef.ErrInvalidInput)
+	}
+	return s.Compare(r.Context(), repo, a, b)
 }
 
 // detail reads one digest: manifest, config, files, referrers and
@@ -572,7 +632,13 @@ var funcs = template.FuncMap{
 		return strconv.FormatFloat(v, 'g', 4, 64)
 	},
 	"join": strings.Join,
-	"add":  func(a, b int) int { return a + b },
+	"fmetric": func(v *float64) string {
+		if v == nil {
+			return "–"
+		}
+		return strconv.FormatFloat(*v, 'g', -1, 64)
+	},
+	"add": func(a, b int) int { return a + b },
 }
 
 func humanBytes(n int64) string {

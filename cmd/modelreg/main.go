@@ -81,6 +81,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			versionCommand(),
 			watchCommand(),
 			uiCommand(),
+			diffCommand(),
 		},
 		ExitErrHandler: func(*cli.Context, error) {},
 		OnUsageError:   onUsage,
