@@ -478,20 +478,31 @@ type HistoryPage struct {
 	*modelreg.History
 }
 
-func (s *Server) versions(ctx context.Context, repo string) (*modelreg.VersionList, error) {
-	v, err := s.cached(ctx, "versions "+repo, func(ctx context.Context) (any, error) { return s.cl.Versions(ctx, repo) })
+// tagLists is one read of a repository's tags: versions and aliases.
+type tagLists struct {
+	versions *modelreg.VersionList
+	aliases  *modelreg.AliasList
+}
+
+func (s *Server) tags(ctx context.Context, repo string) (tagLists, error) {
+	v, err := s.cached(ctx, "tags "+repo, func(ctx context.Context) (any, error) {
+		vl, al, err := s.cl.Tags(ctx, repo)
+		return tagLists{vl, al}, err
+	})
 	if err != nil {
-		return nil, err
+		return tagLists{}, err
 	}
-	return v.(*modelreg.VersionList), nil
+	return v.(tagLists), nil
+}
+
+func (s *Server) versions(ctx context.Context, repo string) (*modelreg.VersionList, error) {
+	t, err := s.tags(ctx, repo)
+	return t.versions, err
 }
 
 func (s *Server) aliases(ctx context.Context, repo string) (*modelreg.AliasList, error) {
-	v, err := s.cached(ctx, "aliases "+repo, func(ctx context.Context) (any, error) { return s.cl.Aliases(ctx, repo) })
-	if err != nil {
-		return nil, err
-	}
-	return v.(*modelreg.AliasList), nil
+	t, err := s.tags(ctx, repo)
+	return t.aliases, err
 }
 
 func (s *Server) history(ctx context.Context, repo string) (*modelreg.History, error) {
