@@ -24,6 +24,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/singleflight"
+
 	"github.com/modelreg/modelreg"
 	"github.com/modelreg/modelreg/errdef"
 	"github.com/modelreg/modelreg/mediatypes"
@@ -75,6 +77,9 @@ type Server struct {
 
 	mu    sync.Mutex
 	cache map[string]cached
+	// reads shares one registry read among the requests that miss the
+	// same key at once (two tabs on a cold 1,000-version model).
+	reads singleflight.Group
 }
 
 type cached struct {
@@ -524,14 +529,17 @@ func (s *Server) cached(ctx context.Context, key string, read func(context.Conte
 	if ok && time.Since(c.at) < s.opts.Refresh {
 		return c.val, nil
 	}
-	v, err := read(ctx)
-	if err != nil {
-		return nil, err
-	}
-	s.mu.Lock()
-	s.cache[key] = cached{at: time.Now(), val: v}
-	s.mu.Unlock()
-	return v, nil
+	v, err, _ := s.reads.Do(key, func() (any, error) {
+		v, err := read(ctx)
+		if err != nil {
+			return nil, err
+		}
+		s.mu.Lock()
+		s.cache[key] = cached{at: time.Now(), val: v}
+		s.mu.Unlock()
+		return v, nil
+	})
+	return v, err
 }
 
 // Request parsing.
