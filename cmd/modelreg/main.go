@@ -80,6 +80,8 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			logoutCommand(),
 			versionCommand(),
 			watchCommand(),
+			uiCommand(),
+			diffCommand(),
 		},
 		ExitErrHandler: func(*cli.Context, error) {},
 		OnUsageError:   onUsage,

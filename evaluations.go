@@ -1,0 +1,55 @@
+package modelreg
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/modelreg/modelreg/mediatypes"
+	"github.com/modelreg/modelreg/signing"
+)
+
+// Evaluation is one verified evaluation attestation of a version
+// (predicate type mediatypes.PredicateEvaluation).
+type Evaluation struct {
+	EvaluationPredicate
+	// KeyID is "sha256:<hex>" of the trusted key that signed it.
+	KeyID string `json:"keyId"`
+}
+
+// Evaluations returns the evaluations of the version refStr names that one
+// of opts.Keys verifies, bound to its digest, in the order
+// signing.VerifyAttestations finds them (bundle referrers, then the cosign
+// v2 .att tag). With no keys nothing verifies and the answer is empty: an
+// unverified metric is not shown as one. Errors are for bad references,
+// key files and registry failures.
+func (c *Client) Evaluations(ctx context.Context, refStr string, opts InspectOptions) ([]Evaluation, error) {
+	out := []Evaluation{}
+	if len(opts.Keys) == 0 {
+		return out, nil
+	}
+	keys, err := loadPublicKeys(opts.Keys)
+	if err != nil {
+		return nil, err
+	}
+	_, pinned, _, err := c.resolve(ctx, refStr)
+	if err != nil {
+		return nil, err
+	}
+	atts, err := signing.VerifyAttestations(ctx, pinned.Name(), pinned.Digest, keys, c.signingOptions(pinned))
+	if err != nil {
+		return nil, fmt.Errorf("reading the evaluations of %s: %w", pinned, err)
+	}
+	for _, a := range atts {
+		if a.PredicateType != mediatypes.PredicateEvaluation {
+			continue
+		}
+		var e Evaluation
+		if err := json.Unmarshal(a.Predicate, &e.EvaluationPredicate); err != nil {
+			continue // signed, but not an evaluation this version understands
+		}
+		e.KeyID = a.KeyID
+		out = append(out, e)
+	}
+	return out, nil
+}
