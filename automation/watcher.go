@@ -26,6 +26,14 @@ const wakeDelay = 50 * time.Millisecond
 // read again.
 const retryWake = time.Second
 
+// trailingWake is when a woken repository is read once more. distribution
+// posts a manifest push before it links the tag the manifest was pushed
+// by (the handler's tag link follows the manifest store's Put, which
+// notifies), so a read right after the notification can miss a tag move;
+// the second read finds it. Nothing is fired twice: events are diffed
+// against the saved observation.
+const trailingWake = time.Second
+
 // Options configure a Watcher.
 type Options struct {
 	// Config is the loaded automations file. Required.
@@ -58,7 +66,9 @@ type Watcher struct {
 
 	signals map[string]chan struct{} // per queue: new work
 
-	wakeMu  sync.Mutex
+	wakeMu sync.Mutex
+	// woken are the repositories to read on the next wake; true for a
+	// notification (which gets a trailing read), false for a trailing read.
 	woken   map[string]bool
 	wakeSig chan struct{}
 
@@ -166,6 +176,19 @@ func (w *Watcher) Wake(repository string) {
 	}
 }
 
+// wakeAgain is the trailing read of repository (see trailingWake).
+func (w *Watcher) wakeAgain(repository string) {
+	w.wakeMu.Lock()
+	if _, ok := w.woken[repository]; !ok {
+		w.woken[repository] = false
+	}
+	w.wakeMu.Unlock()
+	select {
+	case w.wakeSig <- struct{}{}:
+	default:
+	}
+}
+
 func (w *Watcher) wakeLoop(ctx context.Context) {
 	for {
 		select {
@@ -182,7 +205,10 @@ func (w *Watcher) wakeLoop(ctx context.Context) {
 		repos := w.woken
 		w.woken = map[string]bool{}
 		w.wakeMu.Unlock()
-		for repo := range repos {
+		for repo, notified := range repos {
+			if notified {
+				time.AfterFunc(trailingWake, func() { w.wakeAgain(repo) })
+			}
 			for _, src := range w.cfg.Sources {
 				if src.Matches(repo) {
 					if !w.observe(ctx, src, repo, w.baselined(src), refsWoken) && ctx.Err() == nil {
