@@ -25,7 +25,7 @@ import (
 // Options configure a Client. The zero value is usable.
 type Options struct {
 	// PlainHTTP speaks HTTP to every registry; loopback registries use
-	// HTTP anyway.
+	// HTTP anyway unless LoopbackTLS is set.
 	PlainHTTP bool
 	// LoopbackTLS speaks HTTPS to loopback registries too
 	// (--plain-http=false given explicitly).
