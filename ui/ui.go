@@ -28,6 +28,7 @@ import (
 
 	"github.com/modelreg/modelreg"
 	"github.com/modelreg/modelreg/errdef"
+	"github.com/modelreg/modelreg/internal/size"
 	"github.com/modelreg/modelreg/mediatypes"
 )
 
@@ -641,7 +642,7 @@ var funcs = template.FuncMap{
 		}
 		return d
 	},
-	"bytes": humanBytes,
+	"bytes": size.Format,
 	"q":     url.QueryEscape,
 	"metric": func(m map[string]float64, k string) string {
 		v, ok := m[k]
@@ -658,19 +659,6 @@ var funcs = template.FuncMap{
 		return strconv.FormatFloat(*v, 'g', -1, 64)
 	},
 	"add": func(a, b int) int { return a + b },
-}
-
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
 func versionNumber(v string) int {

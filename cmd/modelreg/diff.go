@@ -7,6 +7,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/modelreg/modelreg"
+	"github.com/modelreg/modelreg/internal/size"
 )
 
 func diffCommand() *cli.Command {
@@ -39,13 +40,13 @@ func diffCommand() *cli.Command {
 			}
 			fmt.Fprintf(w, "Files: %d added, %d removed, %d changed, %d unchanged\n", len(d.Added), len(d.Removed), len(d.Changed), d.Unchanged)
 			for _, f := range d.Added {
-				fmt.Fprintf(w, "  + %s (%s)\n", f.Path, humanBytes(f.Size))
+				fmt.Fprintf(w, "  + %s (%s)\n", f.Path, size.Format(f.Size))
 			}
 			for _, f := range d.Removed {
-				fmt.Fprintf(w, "  - %s (%s)\n", f.Path, humanBytes(f.Size))
+				fmt.Fprintf(w, "  - %s (%s)\n", f.Path, size.Format(f.Size))
 			}
 			for _, f := range d.Changed {
-				fmt.Fprintf(w, "  ~ %s (%s → %s)\n", f.Path, humanBytes(f.From.Size), humanBytes(f.To.Size))
+				fmt.Fprintf(w, "  ~ %s (%s → %s)\n", f.Path, size.Format(f.From.Size), size.Format(f.To.Size))
 			}
 			for _, s := range []struct {
 				title string

@@ -8,6 +8,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/modelreg/modelreg"
+	"github.com/modelreg/modelreg/internal/size"
 )
 
 func inspectCommand() *cli.Command {
@@ -56,7 +57,7 @@ func inspectCommand() *cli.Command {
 			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "  PATH\tSIZE\tMEDIA TYPE\tDIGEST")
 			for _, f := range in.Files {
-				fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", f.Path, humanBytes(f.Size), f.MediaType, f.Digest)
+				fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", f.Path, size.Format(f.Size), f.MediaType, f.Digest)
 			}
 			if err := tw.Flush(); err != nil {
 				return err

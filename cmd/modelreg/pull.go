@@ -10,6 +10,7 @@ import (
 
 	"github.com/modelreg/modelreg"
 	"github.com/modelreg/modelreg/errdef"
+	"github.com/modelreg/modelreg/internal/size"
 	"github.com/modelreg/modelreg/oci"
 )
 
@@ -87,7 +88,7 @@ func pullCommand() *cli.Command {
 				}
 			}
 			fmt.Fprintf(w, "Pulled %s@%s into %s\n  files: %d (%d downloaded, %d already there, %s)\n",
-				res.Reference, res.Digest, res.Directory, len(res.Files), got, len(res.Files)-got, humanBytes(res.BytesDownloaded))
+				res.Reference, res.Digest, res.Directory, len(res.Files), got, len(res.Files)-got, size.Format(res.BytesDownloaded))
 			return nil
 		},
 	}

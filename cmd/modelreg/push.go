@@ -103,7 +103,7 @@ func pushCommand() *cli.Command {
 			}
 			fmt.Fprintf(w, "  digest: %s\n  tags:   %s\n", res.Digest, strings.Join(res.Tags, ", "))
 			fmt.Fprintf(w, "  files:  %d (%d uploaded, %d already in the registry, %s sent)\n",
-				len(res.Files), res.BlobsUploaded, res.BlobsSkipped, humanBytes(res.BytesUploaded))
+				len(res.Files), res.BlobsUploaded, res.BlobsSkipped, size.Format(res.BytesUploaded))
 			if res.BlobsDeduplicated > 0 {
 				fmt.Fprintf(w, "          %d with the bytes of another file, sent once\n", res.BlobsDeduplicated)
 			}
@@ -126,18 +126,4 @@ func withProgress(c *cli.Context, asJSON bool, label string) (context.Context, *
 	}
 	bars := oci.NewTerminalProgress(f, label)
 	return oci.WithProgress(c.Context, bars), bars
-}
-
-// humanBytes formats n with a binary unit, e.g. "1.5 GiB".
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }

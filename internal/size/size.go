@@ -26,3 +26,19 @@ func Parse(s string) (int64, error) {
 	}
 	return n * mult, nil
 }
+
+// Format writes n bytes with a binary unit and one decimal, as people read
+// sizes: "512 B", "1.5 KiB", "3.9 GiB". The inverse, to a tenth of the
+// unit, of Parse.
+func Format(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}

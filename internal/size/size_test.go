@@ -14,3 +14,17 @@ func TestParse(t *testing.T) {
 		}
 	}
 }
+
+func TestFormat(t *testing.T) {
+	for _, c := range []struct {
+		n    int64
+		want string
+	}{
+		{0, "0 B"}, {1023, "1023 B"}, {1024, "1.0 KiB"}, {1536, "1.5 KiB"},
+		{1 << 20, "1.0 MiB"}, {4<<30 - 1, "4.0 GiB"}, {5 << 40, "5.0 TiB"},
+	} {
+		if got := Format(c.n); got != c.want {
+			t.Errorf("Format(%d) = %q, want %q", c.n, got, c.want)
+		}
+	}
+}
