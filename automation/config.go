@@ -9,6 +9,7 @@ import (
 	"path"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -454,7 +455,7 @@ func (l *loader) fields(n *yaml.Node, field string, known ...string) (map[string
 			name = field + "." + k.Value
 		}
 		switch {
-		case !contains(known, k.Value):
+		case !slices.Contains(known, k.Value):
 			l.errorf(k, name, "unknown field: want one of %s", strings.Join(known, ", "))
 		case out[k.Value] != nil:
 			l.errorf(k, name, "given twice")
@@ -463,15 +464,6 @@ func (l *loader) fields(n *yaml.Node, field string, known ...string) (map[string
 		}
 	}
 	return out, true
-}
-
-func contains(s []string, v string) bool {
-	for _, x := range s {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }
 
 func join(field, key string) string {

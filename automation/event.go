@@ -15,6 +15,7 @@ package automation
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -48,7 +49,7 @@ const (
 // EventTypes are the event types an automation can name.
 var EventTypes = []string{VersionCreated, AliasMoved, AliasUntracked, PromotionRecorded, SignatureAdded, AttestationAdded}
 
-func isEventType(s string) bool { return contains(EventTypes, s) }
+func isEventType(s string) bool { return slices.Contains(EventTypes, s) }
 
 // Event is one registry change, the JSON body of every delivery.
 type Event struct {
@@ -157,7 +158,7 @@ func Diff(prev, cur *modelreg.Observation, now time.Time) []Event {
 		if e.Digest == "" {
 			e.Digest = old
 		}
-		if contains(cur.Protected, a) && now != "" {
+		if slices.Contains(cur.Protected, a) && now != "" {
 			rec := cur.Newest(a)
 			if rec == nil || rec.Digest != now {
 				e.Type = AliasUntracked

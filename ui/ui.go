@@ -18,6 +18,7 @@ import (
 	"html/template"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -286,7 +287,7 @@ func (s *Server) badges(d *VersionDetail, h *modelreg.History) Badges {
 	}
 	for _, a := range h.Aliases {
 		for _, r := range a.Records {
-			if r.Verified && r.Digest == d.Digest && !contains(b.Promoted, a.Alias) {
+			if r.Verified && r.Digest == d.Digest && !slices.Contains(b.Promoted, a.Alias) {
 				b.Promoted = append(b.Promoted, a.Alias)
 			}
 		}
@@ -667,13 +668,4 @@ func versionNumber(v string) int {
 		return -1
 	}
 	return n
-}
-
-func contains(s []string, v string) bool {
-	for _, x := range s {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }
