@@ -19,7 +19,9 @@ func uiCommand() *cli.Command {
 		Name:      "ui",
 		Usage:     "serve a read-only dashboard of models, versions, aliases, lineage and audit history",
 		ArgsUsage: "REPO...",
-		Description: "Pages: / (models), /model, /version, /history; the same data as JSON under /api/.\n" +
+		Description: "Pages: / (models, with a search box: /?q=WORDS), /model (versions, a metric chart: &metric=),\n" +
+			"/version (model card, files, lineage, signatures, approvals, records), /history, /compare;\n" +
+			"the same data as JSON under /api/. No page needs JavaScript.\n" +
 			"Signatures, evaluations and promotion records count only when --key or --policy verifies them;\n" +
 			"an alias no verified record explains is shown as hand-moved. Use --addr 127.0.0.1:0 for a free port\n" +
 			"(the address is printed on stderr).\n\n" +
