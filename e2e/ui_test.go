@@ -2,7 +2,9 @@ package e2e
 
 import (
 	"bufio"
+	"cmp"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"net/http"
 	"net/url"
@@ -55,11 +57,23 @@ func TestUIDashboard(t *testing.T) {
 		// extra are more files of a version, by name: v2 has a LICENSE
 		// that v3 drops, v3 adds a tokenizer.
 		extra := map[string]string{"two": "LICENSE", "three": "tokenizer.json"}
+		// cards are the README.md model cards: v2's has a heading and a
+		// list, v3's is hostile.
+		cards := map[string]string{
+			"two":   "---\nlicense: apache-2.0\n---\n# Sentiment two\n\nTrained on reviews.\n\n- fast\n- small\n",
+			"three": "# Sentiment three\n\n<script>document.title='pwned'</script>\n\n<img src=x onerror=\"alert(1)\">\n\n[docs](javascript:alert(2))\n",
+		}
 		pushWith := func(label string, flags ...string) pushJSON {
 			t.Helper()
 			dir := filepath.Join(t.TempDir(), label)
-			writeFile(t, filepath.Join(dir, "README.md"), []byte("# "+label+"\n"))
-			writeFile(t, filepath.Join(dir, "model.safetensors"), randomBytes(t, 4096))
+			writeFile(t, filepath.Join(dir, "README.md"), []byte(cmp.Or(cards[label], "# "+label+"\n")))
+			// v1's weights are not safetensors (no paramSize or dtype);
+			// v2's and v3's are: 2048 float16 parameters.
+			if label == "one" {
+				writeFile(t, filepath.Join(dir, "model.safetensors"), randomBytes(t, 4096))
+			} else {
+				writeFile(t, filepath.Join(dir, "model.safetensors"), safetensorsF16(t, 2048))
+			}
 			writeFile(t, filepath.Join(dir, "config.json"), []byte(`{"hidden_size": 8}`))
 			if name, ok := extra[label]; ok {
 				writeFile(t, filepath.Join(dir, name), []byte(name+" of "+label+"\n"))
@@ -71,7 +85,9 @@ func TestUIDashboard(t *testing.T) {
 		v1 := pushWith("one", "--dataset", dataset, "--run-id", "run-1")
 		v2 := pushWith("two", "--dataset", dataset, "--parent", p.ref(":v1"), "--run-id", "run-2",
 			"--source", "https://git.example.com/team/sentiment", "--revision", "0123abcd")
-		v3 := pushWith("three", "--parent", p.ref(":v2"), "--run-id", "run-3")
+		v3 := pushWith("three", "--parent", p.ref(":v2"), "--run-id", "run-3",
+			"--annotation", "org.opencontainers.image.description=Reads the mood of product reviews; zebrafish edition",
+			"--annotation", "org.opencontainers.image.created=2026-11-30T12:00:00Z")
 		if v1.Version != "v1" || v2.Version != "v2" || v3.Version != "v3" {
 			t.Fatalf("versions %s %s %s, want v1 v2 v3", v1.Version, v2.Version, v3.Version)
 		}
@@ -84,11 +100,15 @@ func TestUIDashboard(t *testing.T) {
 		p.c.ok("attest", p.byDigest(v2.Digest), "--key", p.key("eval"), "--metric", "accuracy=0.91", "--metric", "f1=0.87")
 		p.c.ok("attest", p.byDigest(v3.Digest), "--key", p.key("eval"), "--metric", "accuracy=0.95")
 		p.promoteOK(p.ref(":v2"), "production", pol)
+		// Approvals of v2: alice's (trusted) for production, and rogue's,
+		// which the dashboard does not trust.
+		p.c.ok("approve", p.byDigest(v2.Digest), "--key", p.key("alice"), "--for", "production", "--approver", "alice@example.com", "--comment", "looks good")
+		p.c.ok("approve", p.byDigest(v2.Digest), "--key", p.key("rogue"), "--approver", "mallory@example.com")
 		p.c.ok("alias", "set", p.ref(":v3"), "candidate")
 		// production moved to v3 outside `modelreg promote`.
 		p.orasTag("v3", "production")
 
-		base := startUI(t, p.c, "--key", p.pub("release"), "--key", p.pub("eval"), "--policy", pol,
+		base := startUI(t, p.c, "--key", p.pub("release"), "--key", p.pub("eval"), "--key", p.pub("alice"), "--policy", pol,
 			p.repository, p.repository+"-data")
 		q := url.QueryEscape(p.repository)
 		shots := artifactDir(t)
@@ -98,6 +118,20 @@ func TestUIDashboard(t *testing.T) {
 			row := element(t, dom, `tr data-repo="`+p.repository+`"`, "</tr>")
 			wantIn(t, "models row", row, `>v3</a>`, `data-alias="latest"`, `data-alias="candidate"`, `production → v3`)
 			wantIn(t, "models page", dom, `data-repo="`+p.repository+`-data"`)
+			wantIn(t, "models row", row, `class="size">`)
+			wantIn(t, "search box", dom, `form method="get" action="/" id="search"`, `name="q"`)
+		})
+		t.Run("models search", func(t *testing.T) {
+			// "zebrafish" is only in v3's description, not in a name.
+			dom := loadPage(t, base+"/?q=ZebraFish", filepath.Join(shots, "models-search.png"))
+			row := element(t, dom, `tr data-repo="`+p.repository+`"`, "</tr>")
+			wantIn(t, "search hit", row, `data-match="org.opencontainers.image.description"`, "zebrafish edition")
+			wantNotIn(t, "search hit", row, `data-match="name"`)
+			wantNotIn(t, "search results", dom, `data-repo="`+p.repository+`-data"`)
+			wantIn(t, "search box", dom, `value="ZebraFish"`)
+			dom = loadPage(t, base+"/?q=zebrafish+nosuchword", filepath.Join(shots, "models-search-none.png"))
+			wantNotIn(t, "search without hits", dom, `data-repo="`)
+			wantIn(t, "search without hits", dom, "No model matches.")
 		})
 		t.Run("model", func(t *testing.T) {
 			dom := loadPage(t, base+"/model?repo="+q, filepath.Join(shots, "model.png"))
@@ -110,6 +144,23 @@ func TestUIDashboard(t *testing.T) {
 			wantIn(t, "v3 row", r3, `data-badge="signed"`, `hand-moved: production`, `data-alias="candidate"`, `data-alias="production"`, `data-alias="latest"`, `data-metric="accuracy">0.95<`)
 			wantNotIn(t, "v3 row", r3, `data-badge="promoted"`)
 			wantNotIn(t, "v1 row", r1, `data-badge=`)
+			wantIn(t, "versions header", element(t, dom, `table id="versions"`, "</tr>"), `>Created</th>`, `>Params</th>`, `>Dtype</th>`)
+			wantIn(t, "v3 row", r3, `data-col="created">2026-11-30T12:00:00Z<`, `data-col="format">safetensors<`, `data-col="params">2K<`, `data-col="dtype">float16<`)
+			wantIn(t, "v1 row", r1, `data-col="created">—<`, `data-col="params">—<`, `data-col="dtype">—<`)
+			// The chart: accuracy of v2 and v3 (v1's rogue 0.99 does not count).
+			svg := element(t, dom, `svg id="chart"`, "</svg>")
+			wantIn(t, "chart", svg, `data-metric="accuracy"`,
+				`data-version="v2" data-value="0.91"><title>v2: accuracy = 0.91</title>`,
+				`data-version="v3" data-value="0.95"><title>v3: accuracy = 0.95</title>`, `>v2</text>`, `>v3</text>`)
+			if n := strings.Count(svg, `<g class="point"`); n != 2 {
+				t.Errorf("chart has %d points, want 2 (v2, v3):\n%s", n, svg)
+			}
+			wantNotIn(t, "chart", svg, `data-version="v1"`, "0.99")
+			domF1 := loadPage(t, base+"/model?repo="+q+"&metric=f1", filepath.Join(shots, "model-f1.png"))
+			svg = element(t, domF1, `svg id="chart"`, "</svg>")
+			if n := strings.Count(svg, `<g class="point"`); n != 1 || !strings.Contains(svg, `data-version="v2" data-value="0.87"`) {
+				t.Errorf("f1 chart, want one point v2 = 0.87:\n%s", svg)
+			}
 			if !(strings.Index(dom, r3) < strings.Index(dom, r2) && strings.Index(dom, r2) < strings.Index(dom, r1)) {
 				t.Errorf("versions are not listed newest first")
 			}
@@ -127,6 +178,21 @@ func TestUIDashboard(t *testing.T) {
 			wantIn(t, "referrers", refs, `data-kind="signature"`, p.keyID("release"), `data-kind="evaluation"`, "https://modelreg.dev/evaluation/v1", p.keyID("eval"), `data-kind="promotion"`)
 			wantIn(t, "promotion records", element(t, dom, `table id="promotions"`, "</table>"), `data-alias="production"`)
 			wantIn(t, "evaluations", element(t, dom, `table id="evaluations"`, "</table>"), `data-metric="accuracy">accuracy = 0.91<`)
+			card := element(t, dom, `article class="card" id="model-card"`, "</article>")
+			wantIn(t, "model card", card, `<h1>Sentiment two</h1>`, `<li>fast</li>`, `<li>small</li>`)
+			wantNotIn(t, "model card", card, "license: apache-2.0") // front matter is not rendered as text
+			wantIn(t, "card metadata", dom, "license: apache-2.0")
+			appr := element(t, dom, `table id="approvals"`, "</table>")
+			wantIn(t, "approvals", appr, `data-approver="alice@example.com"`, `<td>production</td>`, "looks good", p.keyID("alice"))
+			wantNotIn(t, "approvals", appr, "mallory")
+			wantIn(t, "referrers", refs, `data-kind="approval"`)
+		})
+		t.Run("hostile model card", func(t *testing.T) {
+			dom := loadPage(t, base+"/version?repo="+q+"&v=v3", filepath.Join(shots, "version-hostile.png"))
+			card := element(t, dom, `article class="card" id="model-card"`, "</article>")
+			wantIn(t, "hostile card", card, `<h1>Sentiment three</h1>`, `>docs</a>`)
+			wantNotIn(t, "hostile card", strings.ToLower(card), "<script", "onerror", "javascript:", "<img")
+			wantNotIn(t, "hostile page", dom, "pwned", "<script")
 		})
 		t.Run("alias history", func(t *testing.T) {
 			dom := loadPage(t, base+"/history?repo="+q, filepath.Join(shots, "history.png"))
@@ -195,7 +261,8 @@ func TestUIDashboard(t *testing.T) {
 				keys = append(keys, a.Key)
 			}
 			want := "dev.modelreg.lineage.datasets,dev.modelreg.lineage.parent,dev.modelreg.lineage.run.id," +
-				"org.opencontainers.image.base.digest,org.opencontainers.image.revision,org.opencontainers.image.source"
+				"org.opencontainers.image.base.digest,org.opencontainers.image.created,org.opencontainers.image.description," +
+				"org.opencontainers.image.revision,org.opencontainers.image.source"
 			if got := strings.Join(keys, ","); got != want {
 				t.Errorf("diff annotations %s, want %s", got, want)
 			}
@@ -382,4 +449,17 @@ func getJSON(t *testing.T, u string, v any) {
 	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
 		t.Fatalf("GET %s: %v", u, err)
 	}
+}
+
+// safetensorsF16 is a valid safetensors file of one float16 tensor of n
+// random parameters: push reads paramSize and precision from its header.
+func safetensorsF16(t *testing.T, n int) []byte {
+	t.Helper()
+	hdr := []byte(`{"w":{"dtype":"F16","shape":[` + strconv.Itoa(n) + `],"data_offsets":[0,` + strconv.Itoa(2*n) + `]}}`)
+	for len(hdr)%8 != 0 {
+		hdr = append(hdr, ' ')
+	}
+	out := binary.LittleEndian.AppendUint64(nil, uint64(len(hdr)))
+	out = append(out, hdr...)
+	return append(out, randomBytes(t, 2*n)...)
 }

@@ -22,6 +22,7 @@ import (
 type EmbeddedRegistry struct {
 	// Addr is the address it listens on, e.g. 127.0.0.1:5000.
 	Addr string
+	root string
 	srv  *http.Server
 	reg  *olareg.Server
 	ln   net.Listener
@@ -48,6 +49,7 @@ func NewEmbeddedRegistry(addr, root string) (*EmbeddedRegistry, error) {
 	}
 	return &EmbeddedRegistry{
 		Addr: ln.Addr().String(),
+		root: root,
 		srv:  &http.Server{Handler: newRepoGate(reg), ReadHeaderTimeout: 30 * time.Second},
 		reg:  reg,
 		ln:   ln,

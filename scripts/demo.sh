@@ -4,6 +4,9 @@
 # Face style model (or uses MODEL_DIR), then: push with lineage, a promotion
 # the policy refuses (unsigned), sign, the promotion that passes, and a
 # deploy-time pull by `production` with signature and policy verification.
+# It ends by restarting the registry with the dashboard (`serve --ui`) and
+# printing its URL; DEMO_UI=1 keeps both running until Ctrl-C
+# (DEMO_UI_ADDR=HOST:PORT picks the dashboard's address, default a free port).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -104,4 +107,26 @@ diff -r "$model" "$work/deploy" && echo "pulled files are byte-identical to the 
 step "Pull again: nothing to download"
 run "$bin" pull "$repo:production" "$work/deploy" --key release.pub --policy policy.yaml
 
+step "The dashboard: the registry again, with serve --ui"
+kill "$server" && wait "$server" 2>/dev/null || true
+"$bin" serve --addr "$addr" --root "$work/registry" --ui --ui-addr "${DEMO_UI_ADDR:-127.0.0.1:0}" \
+  --key release.pub --policy policy.yaml 2>"$work/serve-ui.log" &
+server=$!
+ui=""
+for _ in $(seq 50); do
+  ui=$(sed -n 's/.*dashboard at \(http:[^ ]*\)/\1/p' "$work/serve-ui.log")
+  [ -n "$ui" ] && break
+  sleep 0.1
+done
+[ -n "$ui" ] || { cat "$work/serve-ui.log"; echo "dashboard did not start" >&2; exit 1; }
+models=$(curl -fsS "${ui}api/models")
+case $models in *"demo/sentiment"*) ;; *) echo "the dashboard does not list demo/sentiment: $models" >&2; exit 1 ;; esac
+echo "dashboard at $ui (models, versions, the model card, signatures, promotion history)"
+
 printf '\nDemo finished: push, refused and passing promotion, verified pull.\n'
+if [ "${DEMO_UI:-}" = 1 ]; then
+  printf 'Open %s in a browser; Ctrl-C stops the registry and the dashboard.\n' "$ui"
+  wait "$server"
+else
+  printf 'To browse it, run the demo with the dashboard kept open: DEMO_UI=1 make demo\n'
+fi

@@ -67,6 +67,11 @@ type Options struct {
 	// PageSize is the number of versions per model page; zero means
 	// DefaultPageSize.
 	PageSize int
+	// ListRepositories, if set, lists more repositories to show (HOST/REPO),
+	// read again after Refresh: `serve --ui` lists what its embedded
+	// registry holds, so a model pushed later appears. Repositories may
+	// then be empty.
+	ListRepositories func(context.Context) ([]string, error)
 }
 
 // Server serves the dashboard. Create it with New.
@@ -92,7 +97,7 @@ type cached struct {
 // New returns a dashboard over cl for opts.Repositories; an empty list or
 // a name that is not HOST/REPO is an errdef.ErrInvalidInput error.
 func New(cl *modelreg.Client, opts Options) (*Server, error) {
-	if len(opts.Repositories) == 0 {
+	if len(opts.Repositories) == 0 && opts.ListRepositories == nil {
 		return nil, fmt.Errorf("%w: the dashboard needs at least one repository (HOST/REPO)", errdef.ErrInvalidInput)
 	}
 	if opts.Refresh <= 0 {
@@ -115,11 +120,11 @@ func New(cl *modelreg.Client, opts Options) (*Server, error) {
 	}
 	s.tmpl = t
 	s.mux = http.NewServeMux()
-	s.mux.HandleFunc("GET /{$}", s.page("models", func(r *http.Request) (any, error) { return s.Models(r.Context()) }))
+	s.mux.HandleFunc("GET /{$}", s.page("models", s.modelsFromRequest))
 	s.mux.HandleFunc("GET /model", s.page("model", s.modelFromRequest))
 	s.mux.HandleFunc("GET /version", s.page("version", s.versionFromRequest))
 	s.mux.HandleFunc("GET /history", s.page("history", s.historyFromRequest))
-	s.mux.HandleFunc("GET /api/models", s.api(func(r *http.Request) (any, error) { return s.Models(r.Context()) }))
+	s.mux.HandleFunc("GET /api/models", s.api(s.modelListFromRequest))
 	s.mux.HandleFunc("GET /api/model", s.api(s.modelFromRequest))
 	s.mux.HandleFunc("GET /api/version", s.api(s.versionFromRequest))
 	s.mux.HandleFunc("GET /api/history", s.api(s.historyFromRequest))
@@ -144,6 +149,8 @@ type ModelSummary struct {
 	Latest   *modelreg.VersionInfo `json:"latest,omitempty"`
 	Versions int                   `json:"versions"`
 	Aliases  []modelreg.AliasInfo  `json:"aliases"`
+	// Size is the latest version's size (sum of its files), bytes.
+	Size int64 `json:"size"`
 	// Error says why the repository could not be read.
 	Error string `json:"error,omitempty"`
 }
@@ -151,7 +158,11 @@ type ModelSummary struct {
 // Models is the models page: every configured repository, in order.
 func (s *Server) Models(ctx context.Context) ([]ModelSummary, error) {
 	out := []ModelSummary{}
-	for _, repo := range s.opts.Repositories {
+	repos, err := s.repositories(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, repo := range repos {
 		m := ModelSummary{Repository: repo, Aliases: []modelreg.AliasInfo{}}
 		vl, err := s.versions(ctx, repo)
 		if err == nil {
@@ -166,6 +177,9 @@ func (s *Server) Models(ctx context.Context) ([]ModelSummary, error) {
 		} else if n := len(vl.Versions); n > 0 {
 			m.Versions = n
 			m.Latest = &vl.Versions[n-1]
+			if d, err := s.detail(ctx, repo, m.Latest.Digest); err == nil {
+				m.Size = d.Size
+			}
 		}
 		out = append(out, m)
 	}
@@ -195,6 +209,10 @@ type VersionRow struct {
 	Aliases []string `json:"aliases"`
 	// Size is the sum of the file sizes, bytes.
 	Size int64 `json:"size"`
+	// Created is the manifest's org.opencontainers.image.created, else
+	// the ModelPack config's descriptor.createdAt (RFC 3339); "" if
+	// neither is set (push writes no time unless given one).
+	Created string `json:"created"`
 	// Format, Params and DType come from the ModelPack config
 	// (config.format, config.paramSize, config.precision); "" if unset.
 	Format  string             `json:"format"`
@@ -215,6 +233,9 @@ type ModelPage struct {
 	Verified   bool         `json:"verified"`
 	Metrics    []string     `json:"metrics"`
 	Versions   []VersionRow `json:"versions"`
+	// Chart draws one metric (?metric=) across this page's versions;
+	// nil when none has a verified metric.
+	Chart *Chart `json:"chart,omitempty"`
 }
 
 // Model builds the model page of repo; page counts from 1.
@@ -267,6 +288,7 @@ func (s *Server) row(ctx context.Context, repo string, v modelreg.VersionInfo, h
 		return r
 	}
 	r.Size, r.Format, r.Params, r.DType, r.Metrics = d.Size, d.Format, d.Params, d.DType, d.Metrics
+	r.Created = d.Created
 	r.Badges = s.badges(d, h)
 	return r
 }
@@ -311,6 +333,7 @@ type VersionDetail struct {
 	// source, revision), by annotation key.
 	Lineage     map[string]string     `json:"lineage"`
 	Size        int64                 `json:"size"`
+	Created     string                `json:"created"`
 	Format      string                `json:"format"`
 	Params      string                `json:"params"`
 	DType       string                `json:"dtype"`
@@ -319,6 +342,10 @@ type VersionDetail struct {
 	// Promotions are the promotion records that name this digest.
 	Promotions []modelreg.HistoryRecord `json:"promotions"`
 	Badges     Badges                   `json:"badges"`
+	// Card is the model card rendered from README.md; nil without one.
+	Card *Card `json:"card,omitempty"`
+	// Approvals are the verified approval attestations of this digest.
+	Approvals []modelreg.Approval `json:"approvals"`
 }
 
 // File is one file of a version with its ModelPack role.
@@ -355,6 +382,9 @@ func (s *Server) Version(ctx context.Context, repo, v string) (*VersionDetail, e
 				cp.Promotions = append(cp.Promotions, r)
 			}
 		}
+	}
+	if err := s.content(ctx, &cp); err != nil {
+		return nil, err
 	}
 	return &cp, nil
 }
@@ -462,6 +492,7 @@ func (s *Server) detail(ctx context.Context, repo, dg string) (*VersionDetail, e
 				d.Lineage[k] = v
 			}
 		}
+		d.Created = created(in)
 		if cfg, ok := in.Config["config"].(map[string]any); ok {
 			d.Format, _ = cfg["format"].(string)
 			d.Params, _ = cfg["paramSize"].(string)
@@ -548,7 +579,7 @@ func (s *Server) cached(ctx context.Context, key string, read func(context.Conte
 
 func (s *Server) repoParam(r *http.Request) (string, error) {
 	repo := r.URL.Query().Get("repo")
-	if !s.repos[repo] {
+	if !s.allowed(r.Context(), repo) {
 		return "", fmt.Errorf("%w: repository %q is not one this dashboard shows", errdef.ErrNotFound, repo)
 	}
 	return repo, nil
@@ -560,7 +591,12 @@ func (s *Server) modelFromRequest(r *http.Request) (any, error) {
 		return nil, err
 	}
 	page, _ := strconv.Atoi(r.URL.Query().Get("page"))
-	return s.Model(r.Context(), repo, page)
+	mp, err := s.Model(r.Context(), repo, page)
+	if err != nil {
+		return nil, err
+	}
+	mp.Chart = buildChart(mp.Versions, mp.Metrics, r.URL.Query().Get("metric"))
+	return mp, nil
 }
 
 func (s *Server) versionFromRequest(r *http.Request) (any, error) {
@@ -660,6 +696,9 @@ var funcs = template.FuncMap{
 		return strconv.FormatFloat(*v, 'g', -1, 64)
 	},
 	"add": func(a, b int) int { return a + b },
+	// add1 offsets an SVG coordinate.
+	"add1":    func(a float64, b int) float64 { return a + float64(b) },
+	"cardMax": func() int64 { return CardMaxBytes },
 }
 
 func versionNumber(v string) int {

@@ -82,6 +82,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			watchCommand(),
 			uiCommand(),
 			diffCommand(),
+			searchCommand(),
 		},
 		ExitErrHandler: func(*cli.Context, error) {},
 		OnUsageError:   onUsage,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"time"
@@ -18,7 +19,9 @@ func uiCommand() *cli.Command {
 		Name:      "ui",
 		Usage:     "serve a read-only dashboard of models, versions, aliases, lineage and audit history",
 		ArgsUsage: "REPO...",
-		Description: "Pages: / (models), /model, /version, /history; the same data as JSON under /api/.\n" +
+		Description: "Pages: / (models, with a search box: /?q=WORDS), /model (versions, a metric chart: &metric=),\n" +
+			"/version (model card, files, lineage, signatures, approvals, records), /history, /compare;\n" +
+			"the same data as JSON under /api/. No page needs JavaScript.\n" +
 			"Signatures, evaluations and promotion records count only when --key or --policy verifies them;\n" +
 			"an alias no verified record explains is shown as hand-moved. Use --addr 127.0.0.1:0 for a free port\n" +
 			"(the address is printed on stderr).\n\n" +
@@ -41,22 +44,29 @@ func uiCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			ln, err := net.Listen("tcp", c.String("addr"))
-			if err != nil {
-				return fmt.Errorf("--addr %s: %w", c.String("addr"), err)
-			}
-			hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
-			fmt.Fprintf(c.App.ErrWriter, "modelreg: dashboard at http://%s/\n", ln.Addr())
-			go func() {
-				<-c.Context.Done()
-				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-				defer cancel()
-				_ = hs.Shutdown(ctx)
-			}()
-			if err := hs.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-				return err
-			}
-			return nil
+			return serveDashboard(c.Context, c.App.ErrWriter, srv, c.String("addr"))
 		},
 	}
+}
+
+// serveDashboard listens on addr, prints "modelreg: dashboard at
+// http://ADDR/" on stderr (tests and scripts read the port from it) and
+// serves srv until ctx ends.
+func serveDashboard(ctx context.Context, stderr io.Writer, srv http.Handler, addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("dashboard address %s: %w", addr, err)
+	}
+	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
+	fmt.Fprintf(stderr, "modelreg: dashboard at http://%s/\n", ln.Addr())
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = hs.Shutdown(sctx)
+	}()
+	if err := hs.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
 }
