@@ -42,6 +42,22 @@ type RegistryOptions struct {
 	// Format is how Sign and Attest store; the zero value is
 	// FormatBundle (cosign v3's default). Reading always reads both.
 	Format Format
+	// NoLegacySig and NoLegacyAtt say that the caller's listing of the
+	// repository's tags, just read, holds no cosign v2 sha256-<hex>.sig
+	// (.att) tag of the digest: readers then skip that lookup (two
+	// requests with go-containerregistry, a ping and the manifest) and
+	// see no legacy layers. Writers ignore them. The zero value looks the
+	// tags up.
+	NoLegacySig, NoLegacyAtt bool
+}
+
+// skipLegacy reports whether the caller said the .sig (sig) or .att tag
+// is absent.
+func (o RegistryOptions) skipLegacy(sig bool) bool {
+	if sig {
+		return o.NoLegacySig
+	}
+	return o.NoLegacyAtt
 }
 
 // target is the signed manifest: a repository plus a sha256 digest.
@@ -182,6 +198,9 @@ func fetchForVerify(ctx context.Context, repo string, dgst digest.Digest, keys [
 	keys, err = uniqueKeys(keys)
 	if err != nil {
 		return t, nil, nil, err
+	}
+	if opts.skipLegacy(kind == "signature") {
+		return t, keys, nil, nil
 	}
 	ropts := opts.ociOptions(ctx)
 	tag, err := tagOf(t.ref, ropts...)

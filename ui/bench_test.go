@@ -10,7 +10,9 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/olareg/olareg"
@@ -29,10 +31,11 @@ const benchVersions = 1000
 // benchModel serves an in-memory olareg holding one model of n versions:
 // v1 pushed by Client.Push, v2…vn copies of its manifest that differ in
 // one annotation (so each is its own digest), tagged with oras-go.
-func benchModel(b *testing.B, n int) (*modelreg.Client, string) {
+func benchModel(b *testing.B, n int) (*modelreg.Client, string, *counter) {
 	b.Helper()
 	reg := olareg.New(config.Config{Storage: config.ConfigStorage{StoreType: config.StoreMem}})
-	srv := httptest.NewServer(reg)
+	cnt := &counter{next: reg}
+	srv := httptest.NewServer(cnt)
 	b.Cleanup(func() { srv.Close(); _ = reg.Close() })
 	repo := strings.TrimPrefix(srv.URL, "http://") + "/bench/model"
 	cl, err := modelreg.New(modelreg.Options{PlainHTTP: true})
@@ -83,7 +86,8 @@ func benchModel(b *testing.B, n int) (*modelreg.Client, string) {
 			b.Fatal(err)
 		}
 	}
-	return cl, repo
+	cnt.reset()
+	return cl, repo, cnt
 }
 
 func getPage(b *testing.B, s *Server, u string) {
@@ -102,7 +106,7 @@ func getPage(b *testing.B, s *Server, u string) {
 //
 //	go test -run '^$' -bench ModelPage -benchtime 3x ./ui/
 func BenchmarkModelPage(b *testing.B) {
-	cl, repo := benchModel(b, benchVersions)
+	cl, repo, cnt := benchModel(b, benchVersions)
 	u := "/model?repo=" + url.QueryEscape(repo)
 	b.Run("cold", func(b *testing.B) {
 		for b.Loop() {
@@ -110,8 +114,11 @@ func BenchmarkModelPage(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
+			cnt.reset()
 			getPage(b, s, u)
 		}
+		b.ReportMetric(float64(cnt.total()), "requests/op")
+		b.Logf("cold: %s", cnt)
 	})
 	b.Run("warm", func(b *testing.B) {
 		s, err := New(cl, Options{Repositories: []string{repo}})
@@ -120,7 +127,82 @@ func BenchmarkModelPage(b *testing.B) {
 		}
 		getPage(b, s, u)
 		for b.Loop() {
+			cnt.reset()
 			getPage(b, s, u)
 		}
+		b.ReportMetric(float64(cnt.total()), "requests/op")
+		b.Logf("warm: %s", cnt)
 	})
+}
+
+// counter counts the requests a registry answers, by kind, for the
+// requests-per-page numbers of the benchmark.
+type counter struct {
+	next http.Handler
+	mu   sync.Mutex
+	n    map[string]int
+}
+
+func (c *counter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	c.mu.Lock()
+	if c.n == nil {
+		c.n = map[string]int{}
+	}
+	c.n[requestKind(r)]++
+	c.mu.Unlock()
+	c.next.ServeHTTP(w, r)
+}
+
+// requestKind names a registry request by method and API: "GET tags",
+// "HEAD manifest by tag", "GET referrers", …
+func requestKind(r *http.Request) string {
+	p := r.URL.Path
+	kind := "other"
+	switch {
+	case p == "/v2/" || p == "/v2":
+		kind = "ping"
+	case strings.HasSuffix(p, "/tags/list"):
+		kind = "tags"
+	case strings.Contains(p, "/referrers/"):
+		kind = "referrers"
+	case strings.Contains(p, "/manifests/sha256:"):
+		kind = "manifest by digest"
+	case strings.Contains(p, "/manifests/"):
+		kind = "manifest by tag"
+	case strings.Contains(p, "/blobs/"):
+		kind = "blob"
+	}
+	return r.Method + " " + kind
+}
+
+func (c *counter) reset() {
+	c.mu.Lock()
+	c.n = map[string]int{}
+	c.mu.Unlock()
+}
+
+func (c *counter) total() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t := 0
+	for _, v := range c.n {
+		t += v
+	}
+	return t
+}
+
+// String lists the counts by kind, sorted.
+func (c *counter) String() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var ks []string
+	for k := range c.n {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	var sb strings.Builder
+	for _, k := range ks {
+		fmt.Fprintf(&sb, "%s: %d; ", k, c.n[k])
+	}
+	return sb.String()
 }
