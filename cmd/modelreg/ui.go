@@ -10,6 +10,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/modelreg/modelreg"
 	"github.com/modelreg/modelreg/ui"
 )
 
@@ -33,7 +34,7 @@ func uiCommand() *cli.Command {
 			if c.NArg() < 1 {
 				return usageError{fmt.Errorf("ui takes REPO... (one or more HOST/REPO); got none")}
 			}
-			cl, err := client(c)
+			cl, err := clientWith(c, modelreg.Options{ReadCache: ui.DefaultReadCache})
 			if err != nil {
 				return err
 			}
