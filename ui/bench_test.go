@@ -32,7 +32,7 @@ const benchVersions = 1000
 // benchModel serves an in-memory olareg holding one model of n versions:
 // v1 pushed by Client.Push, v2…vn copies of its manifest that differ in
 // one annotation (so each is its own digest), tagged with oras-go.
-func benchModel(b *testing.B, n int) (*modelreg.Client, string, *counter) {
+func benchModel(b testing.TB, n int) (*modelreg.Client, string, *counter) {
 	b.Helper()
 	reg := olareg.New(config.Config{Storage: config.ConfigStorage{StoreType: config.StoreMem}})
 	cnt := &counter{next: reg}
