@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -78,5 +79,37 @@ func TestMovedAliasSeenAfterOneRefresh(t *testing.T) {
 	}
 	if n := cnt.n["HEAD manifest by tag"]; n != 2 {
 		t.Errorf("the refresh resolved %d tags, want 2 (the aliases latest and production; version tags do not move)", n)
+	}
+}
+
+// Concurrent page loads share the cache while entries expire under them
+// (run with -race): every load answers 200 with the whole page.
+func TestConcurrentPageLoads(t *testing.T) {
+	cl, repo, _ := benchModel(t, 60)
+	s, err := New(cl, Options{Repositories: []string{repo}, Refresh: 5 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := url.QueryEscape(repo)
+	pages := []string{"/", "/model?repo=" + q, "/model?repo=" + q + "&page=2", "/api/model?repo=" + q, "/version?repo=" + q + "&v=v7",
+		"/history?repo=" + q, "/compare?repo=" + q + "&a=v1&b=v2"}
+	errs := make(chan string, 8*len(pages))
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Go(func() {
+			for j := range pages {
+				u := pages[(i+j)%len(pages)]
+				w := httptest.NewRecorder()
+				s.ServeHTTP(w, httptest.NewRequest(http.MethodGet, u, nil))
+				if w.Code != http.StatusOK {
+					errs <- u + ": " + w.Body.String()
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
 	}
 }
