@@ -179,8 +179,8 @@ func (c *Client) promotionRecordsIn(ctx context.Context, repo *remote.Repository
 		tags, att = snap.Tags, map[string]bool{}
 		_, _, known = snap.state()
 		for _, t := range tags {
-			if strings.HasSuffix(t, ".att") {
-				att[t] = true
+			if strings.HasSuffix(t, ".att") || referrersTag.MatchString(t) {
+				att[t] = true // cosign .att tags and referrers indexes
 			}
 		}
 	} else if tags, err = oci.ListTags(ctx, repo); err != nil {
@@ -196,7 +196,8 @@ func (c *Client) promotionRecordsIn(ctx context.Context, repo *remote.Repository
 	for i, d := range ds {
 		opts := c.signingOptions(ref)
 		if att != nil {
-			opts.NoLegacyAtt = !att[strings.Replace(d.String(), ":", "-", 1)+".att"]
+			base := strings.Replace(d.String(), ":", "-", 1)
+			opts.NoLegacyAtt, opts.NoReferrersTag = !att[base+".att"], !att[base]
 		}
 		g.Go(func() error {
 			recs, err := c.recordsOn(gctx, ref, d, keys, opts)

@@ -115,9 +115,9 @@ func (s *TagSnapshot) Lists() (*VersionList, *AliasList) {
 	return vl, al
 }
 
-// legacyTagsOf says whether the listing holds cosign's sha256-<hex>.sig
-// and .att tags of d.
-func (s *TagSnapshot) legacyTagsOf(d digest.Digest) (sig, att bool) {
+// tagsOf says whether the listing holds cosign's sha256-<hex>.sig and
+// .att tags of d, and its referrers tag schema index sha256-<hex>.
+func (s *TagSnapshot) tagsOf(d digest.Digest) (sig, att, index bool) {
 	base := strings.Replace(d.String(), ":", "-", 1)
 	for _, t := range s.Tags {
 		switch t {
@@ -125,9 +125,11 @@ func (s *TagSnapshot) legacyTagsOf(d digest.Digest) (sig, att bool) {
 			sig = true
 		case base + ".att":
 			att = true
+		case base:
+			index = true
 		}
 	}
-	return sig, att
+	return sig, att, index
 }
 
 // checkRepository refuses a snapshot of another repository than ref's.

@@ -32,8 +32,8 @@ type InspectOptions struct {
 func (c *Client) signingOptionsWith(ref oci.Reference, d digest.Digest, snap *TagSnapshot) signing.RegistryOptions {
 	o := c.signingOptions(ref)
 	if snap != nil && snap.Repository == ref.Name() {
-		sig, att := snap.legacyTagsOf(d)
-		o.NoLegacySig, o.NoLegacyAtt = !sig, !att
+		sig, att, index := snap.tagsOf(d)
+		o.NoLegacySig, o.NoLegacyAtt, o.NoReferrersTag = !sig, !att, !index
 	}
 	return o
 }

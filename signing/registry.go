@@ -49,6 +49,12 @@ type RegistryOptions struct {
 	// see no legacy layers. Writers ignore them. The zero value looks the
 	// tags up.
 	NoLegacySig, NoLegacyAtt bool
+	// NoReferrersTag says the same listing holds no referrers tag schema
+	// index (sha256-<hex>) of the digest: on a registry without the
+	// referrers API (distribution v3.1, docker-registry 2.8) the bundle
+	// referrers are then known to be none without the index lookup. The
+	// zero value asks the API, then the index.
+	NoReferrersTag bool
 }
 
 // skipLegacy reports whether the caller said the .sig (sig) or .att tag

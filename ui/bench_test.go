@@ -5,10 +5,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -24,20 +27,79 @@ import (
 	"oras.land/oras-go/v2/registry/remote"
 
 	"github.com/modelreg/modelreg"
+	"github.com/modelreg/modelreg/internal/distconfig"
 )
 
 // benchVersions is the size of the model the issue asks the page time of.
 const benchVersions = 1000
 
-// benchModel serves an in-memory olareg holding one model of n versions:
-// v1 pushed by Client.Push, v2…vn copies of its manifest that differ in
-// one annotation (so each is its own digest), tagged with oras-go.
+// benchModel serves an in-memory olareg holding one model of n versions
+// (see modelOn).
 func benchModel(b testing.TB, n int) (*modelreg.Client, string, *counter) {
 	b.Helper()
 	reg := olareg.New(config.Config{Storage: config.ConfigStorage{StoreType: config.StoreMem}})
-	cnt := &counter{next: reg}
+	b.Cleanup(func() { _ = reg.Close() })
+	return modelOn(b, n, reg)
+}
+
+// distributionModel starts CNCF distribution v3 (.tools/bin/registry,
+// built by `make tools`) on a free port, on disk under a temporary
+// folder, and puts one model of n versions in it (see modelOn); the
+// registry is stopped when b ends.
+func distributionModel(b testing.TB, n int) (*modelreg.Client, string, *counter) {
+	b.Helper()
+	bin, err := filepath.Abs("../.tools/bin/registry")
+	if err == nil {
+		_, err = os.Stat(bin)
+	}
+	if err != nil {
+		b.Skipf("distribution v3 not built (%v): run make tools", err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	dir := b.TempDir()
+	cfg := filepath.Join(dir, "config.yml")
+	if err := os.WriteFile(cfg, []byte(distconfig.YAML(addr, filepath.Join(dir, "data"))), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	cmd := exec.Command(bin, "serve", cfg)
+	for _, kv := range os.Environ() { // distribution reads REGISTRY_* as configuration
+		if !strings.HasPrefix(kv, "REGISTRY_") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		resp, err := http.Get("http://" + addr + "/v2/")
+		if err == nil {
+			resp.Body.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("distribution on %s not ready after 10 s: %v", addr, err)
+		}
+	}
+	u, _ := url.Parse("http://" + addr)
+	return modelOn(b, n, httputil.NewSingleHostReverseProxy(u))
+}
+
+// modelOn serves registry (through a request counter, on a free port of
+// 127.0.0.1) holding one model of n versions: v1 pushed by Client.Push,
+// v2…vn copies of its manifest that differ in one annotation (so each is
+// its own digest), tagged with oras-go. It returns a Client with a read
+// cache, the repository and the counter.
+func modelOn(b testing.TB, n int, registry http.Handler) (*modelreg.Client, string, *counter) {
+	b.Helper()
+	cnt := &counter{next: registry}
 	srv := httptest.NewServer(cnt)
-	b.Cleanup(func() { srv.Close(); _ = reg.Close() })
+	b.Cleanup(srv.Close)
 	repo := strings.TrimPrefix(srv.URL, "http://") + "/bench/model"
 	cl, err := modelreg.New(modelreg.Options{PlainHTTP: true, ReadCache: DefaultReadCache})
 	if err != nil {
@@ -111,6 +173,18 @@ func getPage(b *testing.B, s *Server, u string) {
 //	go test -run '^$' -bench ModelPage -benchtime 3x ./ui/
 func BenchmarkModelPage(b *testing.B) {
 	cl, repo, cnt := benchModel(b, benchVersions)
+	modelPage(b, cl, repo, cnt)
+}
+
+// BenchmarkModelPageDistribution is BenchmarkModelPage on CNCF
+// distribution v3 (filesystem storage, through a local reverse proxy that
+// counts requests).
+func BenchmarkModelPageDistribution(b *testing.B) {
+	cl, repo, cnt := distributionModel(b, benchVersions)
+	modelPage(b, cl, repo, cnt)
+}
+
+func modelPage(b *testing.B, cl *modelreg.Client, repo string, cnt *counter) {
 	u := "/model?repo=" + url.QueryEscape(repo)
 	b.Run("cold", func(b *testing.B) {
 		for b.Loop() {
