@@ -82,8 +82,12 @@ type Options struct {
 	// Policy is a promotion policy file whose promoter keys verify
 	// promotion records, as `modelreg history --policy`; "" for none.
 	Policy string
-	// Refresh is how long tag lists and referrers are cached; zero means
-	// DefaultRefresh.
+	// Refresh is how long tag lists, alias digests and the shown
+	// versions' signatures and attestations are cached; promotion
+	// records are read again when a tag moved, or after 10 Refresh
+	// intervals. Zero means DefaultRefresh. What is read by digest is
+	// cached by the Client (modelreg.Options.ReadCache, see
+	// DefaultReadCache), without expiry.
 	Refresh time.Duration
 	// PageSize is the number of versions per model page; zero means
 	// DefaultPageSize.

@@ -28,7 +28,7 @@ func uiCommand() *cli.Command {
 			&cli.StringFlag{Name: "addr", Value: "127.0.0.1:8080", Usage: "`HOST:PORT` to listen on"},
 			&cli.StringSliceFlag{Name: "key", Usage: "public key `FILE` trusted for signatures, evaluations and promotion records (repeatable)"},
 			&cli.StringFlag{Name: "policy", Usage: "policy `FILE` whose promoter keys verify promotion records"},
-			&cli.DurationFlag{Name: "refresh", Value: ui.DefaultRefresh, Usage: "how long tag lists and referrers are cached"},
+			&cli.DurationFlag{Name: "refresh", Value: ui.DefaultRefresh, Usage: "how long tag lists and signatures are cached (promotion records: until a tag moves); manifests and configs are cached by digest"},
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() < 1 {
