@@ -148,7 +148,7 @@ func (c *Client) metrics(ctx context.Context, refStr, dgst string, opts DiffOpti
 	if err != nil {
 		return nil, err
 	}
-	evs, err := c.Evaluations(ctx, ref.Name()+"@"+dgst, InspectOptions(opts))
+	evs, err := c.Evaluations(ctx, ref.Name()+"@"+dgst, InspectOptions{Keys: opts.Keys})
 	if err != nil {
 		return nil, err
 	}

@@ -36,7 +36,7 @@ func (c *Client) Evaluations(ctx context.Context, refStr string, opts InspectOpt
 	if err != nil {
 		return nil, err
 	}
-	atts, err := signing.VerifyAttestations(ctx, pinned.Name(), pinned.Digest, keys, c.signingOptions(pinned))
+	atts, err := signing.VerifyAttestations(ctx, pinned.Name(), pinned.Digest, keys, c.signingOptionsWith(pinned, pinned.Digest, opts.Tags))
 	if err != nil {
 		return nil, fmt.Errorf("reading the evaluations of %s: %w", pinned, err)
 	}

@@ -9,6 +9,7 @@ require (
 	github.com/go-git/go-git/v5 v5.19.3
 	github.com/goccy/go-yaml v1.19.2
 	github.com/google/go-containerregistry v0.22.1
+	github.com/hashicorp/golang-lru/v2 v2.0.7
 	github.com/modelpack/model-spec v0.0.7
 	github.com/olareg/olareg v0.2.2
 	github.com/opencontainers/go-digest v1.0.0

@@ -17,6 +17,11 @@ type HistoryOptions struct {
 	Keys []string
 	// Policy trusts each alias's promoter keys.
 	Policy string
+	// Tags, if not nil, is a listing of the repository the caller has
+	// just read (Snapshot): History reads the records of its digests
+	// without listing or resolving the tags again. A snapshot of another
+	// repository is an errdef.ErrInvalidInput error. Nil: list here.
+	Tags *TagSnapshot
 }
 
 // AliasHistory is the timeline of one alias.
@@ -58,8 +63,16 @@ func (c *Client) History(ctx context.Context, repoStr, alias string, opts Histor
 	if err != nil {
 		return nil, err
 	}
-	vs, as, m, err := tagState(ctx, repo)
-	if err != nil {
+	var (
+		vs, as []string
+		m      map[string]digest.Digest
+	)
+	if opts.Tags != nil {
+		if err := opts.Tags.checkRepository(ref); err != nil {
+			return nil, err
+		}
+		vs, as, m = opts.Tags.state()
+	} else if vs, as, m, err = tagState(ctx, repo); err != nil {
 		return nil, err
 	}
 	if len(vs) == 0 && len(as) == 0 {
@@ -84,7 +97,7 @@ func (c *Client) History(ctx context.Context, repoStr, alias string, opts Histor
 		}
 		keys = append(keys, pk...)
 	}
-	recs, err := c.promotionRecords(ctx, repo, ref, keys, alias)
+	recs, err := c.promotionRecordsIn(ctx, repo, ref, keys, alias, opts.Tags)
 	if err != nil {
 		return nil, err
 	}

@@ -61,6 +61,10 @@ type Options struct {
 	// root. If false, they are written as cosign v3 writes them: Sigstore
 	// bundles in OCI 1.1 referrers. Both formats are always read.
 	LegacyTags bool
+	// ReadCache is how many bytes of manifests and blobs read by digest
+	// the client keeps in memory (see oci.ClientOptions.ReadCache): for
+	// long-running readers such as the dashboard. 0 keeps nothing.
+	ReadCache int64
 }
 
 // Client runs modelreg's use cases against registries.
@@ -75,7 +79,7 @@ type Client struct {
 // well-formed (errdef.ErrInvalidInput).
 func New(opts Options) (*Client, error) {
 	c, err := oci.NewClient(oci.ClientOptions{PlainHTTP: opts.PlainHTTP, DockerConfig: opts.DockerConfig,
-		LoopbackTLS: opts.LoopbackTLS, TLS: opts.TLS, Mirror: opts.Mirror})
+		LoopbackTLS: opts.LoopbackTLS, TLS: opts.TLS, Mirror: opts.Mirror, ReadCache: opts.ReadCache})
 	if err != nil {
 		return nil, err
 	}

@@ -105,7 +105,7 @@ var referrersTag = regexp.MustCompile(`^sha256-([0-9a-f]{64})(\.[a-z]+)?$`)
 // referrers tag schema index, and the digest of every other tag (records
 // as referrers are found only from their subject, and each promoted
 // version keeps its version tag). Each digest appears once.
-func recordCandidates(ctx context.Context, repo *remote.Repository, tags []string) ([]digest.Digest, error) {
+func recordCandidates(ctx context.Context, repo *remote.Repository, tags []string, known map[string]digest.Digest) ([]digest.Digest, error) {
 	seen := map[digest.Digest]bool{}
 	var ds []digest.Digest
 	add := func(d digest.Digest) {
@@ -123,6 +123,10 @@ func recordCandidates(ctx context.Context, repo *remote.Repository, tags []strin
 			if m[2] == "" {
 				add(digest.NewDigestFromEncoded(digest.SHA256, m[1]))
 			}
+			continue
+		}
+		if d, ok := known[t]; ok {
+			add(d)
 			continue
 		}
 		other = append(other, t)
@@ -157,19 +161,44 @@ func recordCandidates(ctx context.Context, repo *remote.Repository, tags []strin
 // unverified. Records are sorted by alias, then newest first (sequence,
 // then time, then record digest).
 func (c *Client) promotionRecords(ctx context.Context, repo *remote.Repository, ref oci.Reference, keys []signing.PublicKey, alias string) ([]PromotionRecord, error) {
-	tags, err := oci.ListTags(ctx, repo)
-	if err != nil {
+	return c.promotionRecordsIn(ctx, repo, ref, keys, alias, nil)
+}
+
+// promotionRecordsIn is promotionRecords over snap, a listing the caller
+// has just read (nil: list and resolve the tags here). With a snapshot,
+// no tag is resolved again and a digest without a .att tag in it costs
+// one referrers request instead of three.
+func (c *Client) promotionRecordsIn(ctx context.Context, repo *remote.Repository, ref oci.Reference, keys []signing.PublicKey, alias string, snap *TagSnapshot) ([]PromotionRecord, error) {
+	var (
+		tags  []string
+		known map[string]digest.Digest
+		att   map[string]bool // .att tags listed, when snap says
+		err   error
+	)
+	if snap != nil {
+		tags, att = snap.Tags, map[string]bool{}
+		_, _, known = snap.state()
+		for _, t := range tags {
+			if strings.HasSuffix(t, ".att") || referrersTag.MatchString(t) {
+				att[t] = true // cosign .att tags and referrers indexes
+			}
+		}
+	} else if tags, err = oci.ListTags(ctx, repo); err != nil {
 		return nil, err
 	}
-	ds, err := recordCandidates(ctx, repo, tags)
+	ds, err := recordCandidates(ctx, repo, tags, known)
 	if err != nil {
 		return nil, err
 	}
 	found := make([][]PromotionRecord, len(ds))
-	opts := c.signingOptions(ref)
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(8)
 	for i, d := range ds {
+		opts := c.signingOptions(ref)
+		if att != nil {
+			base := strings.Replace(d.String(), ":", "-", 1)
+			opts.NoLegacyAtt, opts.NoReferrersTag = !att[base+".att"], !att[base]
+		}
 		g.Go(func() error {
 			recs, err := c.recordsOn(gctx, ref, d, keys, opts)
 			found[i] = recs

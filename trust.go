@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/opencontainers/go-digest"
+
 	"github.com/modelreg/modelreg/oci"
 	"github.com/modelreg/modelreg/signing"
 )
@@ -18,6 +20,22 @@ type InspectOptions struct {
 	// Keys are public key files to verify the listed referrers with; with
 	// none the referrers are listed unverified.
 	Keys []string
+	// Tags, if not nil, is a listing of the repository the caller has
+	// just read (Snapshot): a digest it shows without cosign's .sig or
+	// .att tag is not looked up there (two requests each saved). Nil:
+	// look both up.
+	Tags *TagSnapshot
+}
+
+// signingOptionsWith is signingOptions for reading the referrers of d,
+// with the legacy tag lookups the snapshot shows useless turned off.
+func (c *Client) signingOptionsWith(ref oci.Reference, d digest.Digest, snap *TagSnapshot) signing.RegistryOptions {
+	o := c.signingOptions(ref)
+	if snap != nil && snap.Repository == ref.Name() {
+		sig, att, index := snap.tagsOf(d)
+		o.NoLegacySig, o.NoLegacyAtt, o.NoReferrersTag = !sig, !att, !index
+	}
+	return o
 }
 
 // InspectWith is Inspect plus the digest's signatures and attestations
@@ -41,7 +59,7 @@ func (c *Client) InspectWith(ctx context.Context, refStr string, opts InspectOpt
 	if err != nil {
 		return nil, err
 	}
-	refs, err := signing.ListReferrers(ctx, pinned.Name(), pinned.Digest, keys, c.signingOptions(pinned))
+	refs, err := signing.ListReferrers(ctx, pinned.Name(), pinned.Digest, keys, c.signingOptionsWith(pinned, pinned.Digest, opts.Tags))
 	if err != nil {
 		return nil, fmt.Errorf("listing the referrers of %s: %w", pinned, err)
 	}

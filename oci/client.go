@@ -44,13 +44,20 @@ type ClientOptions struct {
 	// client is used (5xx, 429 and connection resets are retried with
 	// backoff, at most 5 times).
 	HTTPClient *http.Client
+	// ReadCache is how many bytes of manifests and blobs fetched by
+	// digest are kept in memory and answered from there (GET and HEAD of
+	// /v2/<name>/manifests|blobs/<digest>, bodies up to 1 MiB, least
+	// recently used evicted first). Content addressed, they never go
+	// stale. For long-running readers (the dashboard); 0, the default,
+	// keeps nothing.
+	ReadCache int64
 }
 
 // Client reaches registries with credentials from the docker config.
 type Client struct {
 	opts      ClientOptions
 	auth      *auth.Client
-	transport *hostTransport
+	transport http.RoundTripper
 	mirrors   *mirrorConfig
 }
 
@@ -81,9 +88,21 @@ func NewClient(opts ClientOptions) (*Client, error) {
 		fmt.Fprintln(warnings(opts.Warnings), "modelreg: warning: --insecure: registry TLS certificates are not verified; anyone on the network path can read and change what is sent")
 	}
 	cred := credentials.Credential(store)
+	var transport http.RoundTripper = ht
 	hc := opts.HTTPClient
 	if hc == nil {
 		hc = &http.Client{Transport: retry.NewTransport(credentialsRefused{next: ht, cred: cred})}
+	}
+	if opts.ReadCache > 0 {
+		rc := newReadCache(opts.ReadCache)
+		transport = rc.wrap(ht)
+		base := hc.Transport
+		if base == nil {
+			base = http.DefaultTransport
+		}
+		cp := *hc
+		cp.Transport = rc.wrap(base)
+		hc = &cp
 	}
 	ac := &auth.Client{
 		Client:     hc,
@@ -91,7 +110,7 @@ func NewClient(opts ClientOptions) (*Client, error) {
 		Credential: cred,
 		Header:     http.Header{"User-Agent": {UserAgent}},
 	}
-	return &Client{opts: opts, auth: ac, transport: ht, mirrors: mirrors}, nil
+	return &Client{opts: opts, auth: ac, transport: transport, mirrors: mirrors}, nil
 }
 
 // Transport is the HTTP transport with the TLS configuration of each

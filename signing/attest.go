@@ -270,14 +270,16 @@ func Attestations(ctx context.Context, repo string, dgst digest.Digest, opts Reg
 	if err != nil {
 		return nil, err
 	}
-	ropts := opts.ociOptions(ctx)
-	tag, err := ociremote.AttestationTag(t.ref, ropts...)
-	if err != nil {
-		return nil, fmt.Errorf("attestation tag of %s: %w", t.ref, err)
-	}
-	layers, err := fetchLayers(tag, ropts)
-	if err != nil {
-		return nil, err
+	var layers []oci.Signature
+	if !opts.NoLegacyAtt {
+		ropts := opts.ociOptions(ctx)
+		tag, err := ociremote.AttestationTag(t.ref, ropts...)
+		if err != nil {
+			return nil, fmt.Errorf("attestation tag of %s: %w", t.ref, err)
+		}
+		if layers, err = fetchLayers(tag, ropts); err != nil {
+			return nil, err
+		}
 	}
 	refs, err := bundleReferrers(ctx, opts, t.ref.Repository.Name(), dgst)
 	if err != nil {

@@ -418,10 +418,22 @@ func bundleReferrers(ctx context.Context, opts RegistryOptions, repoName string,
 		return nil, err
 	}
 	var descs []ocispec.Descriptor
-	err = repo.Referrers(ctx, ocispec.Descriptor{Digest: dgst, MediaType: ocispec.MediaTypeImageManifest}, "", func(rs []ocispec.Descriptor) error {
+	lister := repo
+	if opts.NoReferrersTag {
+		// The API only: where there is none, the absent index means no
+		// referrers.
+		lister = freshRepository(repo)
+		if err := lister.SetReferrersCapability(true); err != nil {
+			return nil, err
+		}
+	}
+	err = lister.Referrers(ctx, ocispec.Descriptor{Digest: dgst, MediaType: ocispec.MediaTypeImageManifest}, "", func(rs []ocispec.Descriptor) error {
 		descs = append(descs, rs...)
 		return nil
 	})
+	if opts.NoReferrersTag && errors.Is(err, errdef.ErrUnsupported) {
+		err = nil
+	}
 	if err != nil && !errors.Is(err, errdef.ErrNotFound) {
 		return nil, fmt.Errorf("listing the referrers of %s@%s: %w", repoName, dgst, err)
 	}

@@ -42,6 +42,28 @@ type RegistryOptions struct {
 	// Format is how Sign and Attest store; the zero value is
 	// FormatBundle (cosign v3's default). Reading always reads both.
 	Format Format
+	// NoLegacySig and NoLegacyAtt say that the caller's listing of the
+	// repository's tags, just read, holds no cosign v2 sha256-<hex>.sig
+	// (.att) tag of the digest: readers then skip that lookup (two
+	// requests with go-containerregistry, a ping and the manifest) and
+	// see no legacy layers. Writers ignore them. The zero value looks the
+	// tags up.
+	NoLegacySig, NoLegacyAtt bool
+	// NoReferrersTag says the same listing holds no referrers tag schema
+	// index (sha256-<hex>) of the digest: on a registry without the
+	// referrers API (distribution v3.1, docker-registry 2.8) the bundle
+	// referrers are then known to be none without the index lookup. The
+	// zero value asks the API, then the index.
+	NoReferrersTag bool
+}
+
+// skipLegacy reports whether the caller said the .sig (sig) or .att tag
+// is absent.
+func (o RegistryOptions) skipLegacy(sig bool) bool {
+	if sig {
+		return o.NoLegacySig
+	}
+	return o.NoLegacyAtt
 }
 
 // target is the signed manifest: a repository plus a sha256 digest.
@@ -182,6 +204,9 @@ func fetchForVerify(ctx context.Context, repo string, dgst digest.Digest, keys [
 	keys, err = uniqueKeys(keys)
 	if err != nil {
 		return t, nil, nil, err
+	}
+	if opts.skipLegacy(kind == "signature") {
+		return t, keys, nil, nil
 	}
 	ropts := opts.ociOptions(ctx)
 	tag, err := tagOf(t.ref, ropts...)

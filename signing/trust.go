@@ -97,6 +97,9 @@ func ListReferrers(ctx context.Context, repo string, dgst digest.Digest, keys []
 		tagOf func(name.Reference, ...ociremote.Option) (name.Tag, error)
 		sig   bool
 	}{{ociremote.SignatureTag, true}, {ociremote.AttestationTag, false}} {
+		if opts.skipLegacy(legacy.sig) {
+			continue
+		}
 		tag, err := legacy.tagOf(t.ref, ropts...)
 		if err != nil {
 			return nil, err

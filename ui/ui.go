@@ -11,7 +11,9 @@ package ui
 import (
 	"cmp"
 	"context"
+	"crypto/sha256"
 	"embed"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -25,6 +27,7 @@ import (
 	"sync"
 	"time"
 
+	lru "github.com/hashicorp/golang-lru/v2"
 	"golang.org/x/sync/singleflight"
 
 	"github.com/modelreg/modelreg"
@@ -46,6 +49,24 @@ const (
 	// DefaultPageSize is how many versions the model page shows at once;
 	// each row costs a manifest, config and referrers read when cold.
 	DefaultPageSize = 50
+	// DefaultReadCache is the byte budget of the Client's cache of
+	// manifests and blobs read by digest (modelreg.Options.ReadCache) that
+	// `modelreg ui` sets: a version costs about 3 KiB there (manifest,
+	// config, signature bundles), so 64 MiB holds some 20,000 versions.
+	DefaultReadCache = 64 << 20
+	// cacheEntries bounds the dashboard's own cache (tag snapshots,
+	// version details, histories, diffs), least recently used out first.
+	cacheEntries = 4096
+	// resolveAllEvery is how many refreshes reuse the digests of version
+	// tags before every one is resolved again: push never moves a version
+	// tag, so most refreshes resolve only new version tags and the
+	// aliases (one HEAD each instead of one per version).
+	resolveAllEvery = 10
+	// historyMaxAge is how many Refresh intervals the promotion records
+	// are kept while no tag moves: a promotion moves its alias, so a
+	// moved tag is what makes them read again; this bounds the rest (a
+	// record written without a move).
+	historyMaxAge = 10
 )
 
 // Options configure a Server.
@@ -61,8 +82,12 @@ type Options struct {
 	// Policy is a promotion policy file whose promoter keys verify
 	// promotion records, as `modelreg history --policy`; "" for none.
 	Policy string
-	// Refresh is how long tag lists and referrers are cached; zero means
-	// DefaultRefresh.
+	// Refresh is how long tag lists, alias digests and the shown
+	// versions' signatures and attestations are cached; promotion
+	// records are read again when a tag moved, or after 10 Refresh
+	// intervals. Zero means DefaultRefresh. What is read by digest is
+	// cached by the Client (modelreg.Options.ReadCache, see
+	// DefaultReadCache), without expiry.
 	Refresh time.Duration
 	// PageSize is the number of versions per model page; zero means
 	// DefaultPageSize.
@@ -82,8 +107,9 @@ type Server struct {
 	tmpl  *template.Template
 	mux   *http.ServeMux
 
-	mu    sync.Mutex
-	cache map[string]cached
+	// cache holds tag snapshots, version details, histories and diffs,
+	// each with the time it was read; bounded (cacheEntries).
+	cache *lru.Cache[string, cached]
 	// reads shares one registry read among the requests that miss the
 	// same key at once (two tabs on a cold 1,000-version model).
 	reads singleflight.Group
@@ -106,7 +132,11 @@ func New(cl *modelreg.Client, opts Options) (*Server, error) {
 	if opts.PageSize <= 0 {
 		opts.PageSize = DefaultPageSize
 	}
-	s := &Server{cl: cl, opts: opts, repos: map[string]bool{}, cache: map[string]cached{}}
+	c, err := lru.New[string, cached](cacheEntries)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{cl: cl, opts: opts, repos: map[string]bool{}, cache: c}
 	for _, r := range opts.Repositories {
 		host, name, ok := strings.Cut(r, "/")
 		if !ok || host == "" || name == "" || strings.ContainsAny(name, "@: ") {
@@ -258,7 +288,7 @@ func (s *Server) Model(ctx context.Context, repo string, page int) (*ModelPage, 
 	seen := map[string]bool{}
 	rows := make([]VersionRow, hi-lo)
 	var wg sync.WaitGroup
-	sem := make(chan struct{}, 4) // a few reads in flight, not one per row
+	sem := make(chan struct{}, 8) // a few reads in flight, not one per row
 	for i, v := range vs[lo:hi] {
 		wg.Go(func() {
 			sem <- struct{}{}
@@ -469,15 +499,23 @@ func (s *Server) compareFromRequest(r *http.Request) (any, error) {
 
 // detail reads one digest: manifest, config, files, referrers and
 // evaluations. Referrers can be added to a digest at any time, so the
-// entry is read again after Refresh like the tag lists.
+// entry is read again after Refresh like the tag lists (the manifest and
+// config are then answered by the Client's read cache).
 func (s *Server) detail(ctx context.Context, repo, dg string) (*VersionDetail, error) {
+	t, err := s.tags(ctx, repo)
+	if err != nil {
+		return nil, err
+	}
 	v, err := s.cached(ctx, "detail "+repo+"@"+dg, func(ctx context.Context) (any, error) {
 		ref := repo + "@" + dg
-		in, err := s.cl.InspectWith(ctx, ref, modelreg.InspectOptions{Keys: s.opts.Keys})
+		// The manifest and config come from the Client's read cache
+		// after the first view; the referrers are read again.
+		io := modelreg.InspectOptions{Keys: s.opts.Keys, Tags: t.snap}
+		in, err := s.cl.InspectWith(ctx, ref, io)
 		if err != nil {
 			return nil, err
 		}
-		evs, err := s.cl.Evaluations(ctx, ref, modelreg.InspectOptions{Keys: s.opts.Keys})
+		evs, err := s.cl.Evaluations(ctx, ref, io)
 		if err != nil {
 			return nil, err
 		}
@@ -518,19 +556,94 @@ type HistoryPage struct {
 
 // tagLists is one read of a repository's tags: versions and aliases.
 type tagLists struct {
+	snap     *modelreg.TagSnapshot
 	versions *modelreg.VersionList
 	aliases  *modelreg.AliasList
+	// fp identifies snap's tag→digest map: equal fingerprints, no tag
+	// moved, appeared or went.
+	fp string
+	// reads counts the refreshes since every version tag was resolved.
+	reads int
 }
 
+// tags is the repository's tag snapshot, read again after Refresh. A
+// refresh resolves the aliases and new version tags, and every version
+// tag once in resolveAllEvery refreshes.
+//
+// Within one page load (a context from pinned) the first snapshot read is
+// used throughout, so a refresh in the middle of a page cannot mix two.
 func (s *Server) tags(ctx context.Context, repo string) (tagLists, error) {
-	v, err := s.cached(ctx, "tags "+repo, func(ctx context.Context) (any, error) {
-		vl, al, err := s.cl.Tags(ctx, repo)
-		return tagLists{vl, al}, err
+	p, _ := ctx.Value(pinKey{}).(*pins)
+	if p != nil {
+		p.mu.Lock()
+		t, ok := p.m[repo]
+		p.mu.Unlock()
+		if ok {
+			return t, nil
+		}
+	}
+	t, err := s.readTags(ctx, repo)
+	if err == nil && p != nil {
+		p.mu.Lock()
+		p.m[repo] = t
+		p.mu.Unlock()
+	}
+	return t, err
+}
+
+// pinKey keys the pins of a page load in its context.
+type pinKey struct{}
+
+// pins are the tag snapshots one page load has used, by repository.
+type pins struct {
+	mu sync.Mutex
+	m  map[string]tagLists
+}
+
+// pinned returns r with an empty set of pins in its context.
+func pinned(r *http.Request) *http.Request {
+	return r.WithContext(context.WithValue(r.Context(), pinKey{}, &pins{m: map[string]tagLists{}}))
+}
+
+func (s *Server) readTags(ctx context.Context, repo string) (tagLists, error) {
+	key := "tags " + repo
+	v, err := s.cached(ctx, key, func(ctx context.Context) (any, error) {
+		var opts modelreg.SnapshotOptions
+		reads := 0
+		if old, ok := s.cache.Peek(key); ok {
+			if prev := old.val.(tagLists); prev.reads+1 < resolveAllEvery {
+				reads = prev.reads + 1
+				opts.KnownVersions = map[string]string{}
+				for _, vi := range prev.versions.Versions {
+					opts.KnownVersions[vi.Version] = vi.Digest
+				}
+			}
+		}
+		snap, err := s.cl.Snapshot(ctx, repo, opts)
+		if err != nil {
+			return nil, err
+		}
+		vl, al := snap.Lists()
+		return tagLists{snap: snap, versions: vl, aliases: al, fp: fingerprint(snap.Digests), reads: reads}, nil
 	})
 	if err != nil {
 		return tagLists{}, err
 	}
 	return v.(tagLists), nil
+}
+
+// fingerprint is a digest of a tag→digest map, independent of order.
+func fingerprint(m map[string]string) string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	h := sha256.New()
+	for _, k := range ks {
+		fmt.Fprintf(h, "%s=%s\n", k, m[k])
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 func (s *Server) versions(ctx context.Context, repo string) (*modelreg.VersionList, error) {
@@ -543,33 +656,56 @@ func (s *Server) aliases(ctx context.Context, repo string) (*modelreg.AliasList,
 	return t.aliases, err
 }
 
+// historyEntry is a History read over the tag snapshot with fingerprint fp.
+type historyEntry struct {
+	fp string
+	h  *modelreg.History
+}
+
+// history is the alias history of repo. It reads every version's
+// promotion records (one referrers request each), so it is read again
+// only when the tag snapshot changed (a tag moved, appeared or went: a
+// promotion moves its alias) or historyMaxAge refreshes have passed.
 func (s *Server) history(ctx context.Context, repo string) (*modelreg.History, error) {
-	v, err := s.cached(ctx, "history "+repo, func(ctx context.Context) (any, error) {
-		return s.cl.History(ctx, repo, "", modelreg.HistoryOptions{Keys: s.opts.Keys, Policy: s.opts.Policy})
+	t, err := s.tags(ctx, repo)
+	if err != nil {
+		return nil, err
+	}
+	key := "history " + repo
+	fresh := func(c cached) bool {
+		return c.val.(historyEntry).fp == t.fp && time.Since(c.at) < historyMaxAge*s.opts.Refresh
+	}
+	v, err := s.cachedIf(ctx, key, key+" "+t.fp, fresh, func(ctx context.Context) (any, error) {
+		h, err := s.cl.History(ctx, repo, "", modelreg.HistoryOptions{Keys: s.opts.Keys, Policy: s.opts.Policy, Tags: t.snap})
+		if err != nil {
+			return nil, err
+		}
+		return historyEntry{fp: t.fp, h: h}, nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	return v.(*modelreg.History), nil
+	return v.(historyEntry).h, nil
 }
 
 // cached returns the value under key if younger than Refresh, else reads
 // it. Errors are not cached: the next view tries again.
 func (s *Server) cached(ctx context.Context, key string, read func(context.Context) (any, error)) (any, error) {
-	s.mu.Lock()
-	c, ok := s.cache[key]
-	s.mu.Unlock()
-	if ok && time.Since(c.at) < s.opts.Refresh {
+	return s.cachedIf(ctx, key, key, func(c cached) bool { return time.Since(c.at) < s.opts.Refresh }, read)
+}
+
+// cachedIf returns the value under key if fresh says it still is, else
+// reads it, once for all concurrent callers of the same flight.
+func (s *Server) cachedIf(ctx context.Context, key, flight string, fresh func(cached) bool, read func(context.Context) (any, error)) (any, error) {
+	if c, ok := s.cache.Get(key); ok && fresh(c) {
 		return c.val, nil
 	}
-	v, err, _ := s.reads.Do(key, func() (any, error) {
+	v, err, _ := s.reads.Do(flight, func() (any, error) {
 		v, err := read(ctx)
 		if err != nil {
 			return nil, err
 		}
-		s.mu.Lock()
-		s.cache[key] = cached{at: time.Now(), val: v}
-		s.mu.Unlock()
+		s.cache.Add(key, cached{at: time.Now(), val: v})
 		return v, nil
 	})
 	return v, err
@@ -635,7 +771,7 @@ func status(err error) int {
 
 func (s *Server) api(build func(*http.Request) (any, error)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		v, err := build(r)
+		v, err := build(pinned(r))
 		w.Header().Set("Content-Type", "application/json")
 		if err != nil {
 			w.WriteHeader(status(err))
@@ -656,7 +792,7 @@ type pageData struct {
 
 func (s *Server) page(name string, build func(*http.Request) (any, error)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		v, err := build(r)
+		v, err := build(pinned(r))
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		pd := pageData{Title: name, Data: v}
 		if err != nil {

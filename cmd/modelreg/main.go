@@ -212,7 +212,12 @@ func printJSON(w io.Writer, v any) error {
 
 // client builds the Go API client from global flags.
 func client(c *cli.Context) (*modelreg.Client, error) {
-	opts := modelreg.Options{PlainHTTP: c.Bool("plain-http")}
+	return clientWith(c, modelreg.Options{})
+}
+
+// clientWith is client over opts, for commands that set more of them.
+func clientWith(c *cli.Context, opts modelreg.Options) (*modelreg.Client, error) {
+	opts.PlainHTTP = c.Bool("plain-http")
 	opts.LoopbackTLS = c.IsSet("plain-http") && !c.Bool("plain-http")
 	opts.TLS = oci.TLSOptions{CAFile: c.String("ca-file"), Insecure: c.Bool("insecure")}
 	opts.Mirror = oci.MirrorOptions{Mirrors: c.StringSlice("mirror")}

@@ -57,7 +57,7 @@ func serveCommand() *cli.Command {
 				g.Go(func() error { return w.Run(ctx) })
 			}
 			if c.Bool("ui") {
-				cl, err := client(c)
+				cl, err := clientWith(c, modelreg.Options{ReadCache: ui.DefaultReadCache})
 				if err != nil {
 					reg.Close()
 					return err

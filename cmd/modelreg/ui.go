@@ -11,6 +11,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/modelreg/modelreg"
 	"github.com/modelreg/modelreg/ui"
 )
 
@@ -30,13 +31,13 @@ func uiCommand() *cli.Command {
 			&cli.StringFlag{Name: "addr", Value: "127.0.0.1:8080", Usage: "`HOST:PORT` to listen on"},
 			&cli.StringSliceFlag{Name: "key", Usage: "public key `FILE` trusted for signatures, evaluations and promotion records (repeatable)"},
 			&cli.StringFlag{Name: "policy", Usage: "policy `FILE` whose promoter keys verify promotion records"},
-			&cli.DurationFlag{Name: "refresh", Value: ui.DefaultRefresh, Usage: "how long tag lists and referrers are cached"},
+			&cli.DurationFlag{Name: "refresh", Value: ui.DefaultRefresh, Usage: "how long tag lists and signatures are cached (promotion records: until a tag moves); manifests and configs are cached by digest"},
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() < 1 {
 				return usageError{fmt.Errorf("ui takes REPO... (one or more HOST/REPO); got none")}
 			}
-			cl, err := client(c)
+			cl, err := clientWith(c, modelreg.Options{ReadCache: ui.DefaultReadCache})
 			if err != nil {
 				return err
 			}
