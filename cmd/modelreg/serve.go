@@ -8,6 +8,7 @@ import (
 	"github.com/urfave/cli/v2"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/modelreg/modelreg"
 	"github.com/modelreg/modelreg/oci"
 	"github.com/modelreg/modelreg/ui"
 )
