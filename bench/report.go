@@ -295,7 +295,7 @@ func (b *bench) targets() []string {
 			m, _, mok := median(cell("small", reg, "loopback", "modelreg", step))
 			o, _, ook := median(cell("small", reg, "loopback", "oras", step))
 			if mok && ook {
-				out = append(out, fmt.Sprintf("%s loopback 1,000-file %s no slower than oras: %.2f s vs %.2f s — %s", reg, step, m.Seconds(), o.Seconds(), verdict(m <= o)))
+				out = append(out, fmt.Sprintf("%s loopback %d-file model %s no slower than oras: %.2f s vs %.2f s — %s", reg, b.cfg.smallFiles, step, m.Seconds(), o.Seconds(), verdict(m <= o)))
 			}
 		}
 	}
