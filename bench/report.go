@@ -106,7 +106,6 @@ func ratiosWithin(a, b []sample) []float64 {
 	return rs
 }
 
-
 func shell(name string, args ...string) string {
 	out, err := exec.Command(name, args...).Output()
 	if err != nil {
