@@ -98,12 +98,12 @@ type VersionAllocation struct {
 // settle must cover is a concurrent pusher's window: from the registry
 // answering its check that vN is free to the registry applying its write
 // of vN. Measured on 2026-12-02 (`make bench`, "tag consistency", on a
-// busy 2-core machine): distribution v3 and docker-registry 2.8 are
-// read-your-write consistent (a tag PUT was listed and resolvable at the
+// busy 2-core machine): olareg, distribution v3 and docker-registry 2.8
+// are read-your-write consistent (a tag PUT was listed and resolvable at the
 // first read after its answer, 50 of 50), and with 10 writers at once the
 // time from the start of the free check to the PUT's answer, an upper
-// bound of that window, was 18 ms median and 41 ms max on distribution,
-// 38 ms median and 113 ms max on docker-registry. The settle is therefore
+// bound of that window, was 10 ms median and 18 ms max on olareg, 18 and
+// 41 ms on distribution, 38–52 and 86–113 ms on docker-registry. The settle is therefore
 // three times our own check-to-read-back time, which grows with the same
 // load and link delays as the other pushers' windows, and at least this
 // floor for a fast, idle registry; the old fixed 250 ms was mostly idle.
