@@ -114,12 +114,14 @@ fuzz:
 	done
 
 # Transfer benchmark (bench/): modelreg vs the oras and modctl CLIs vs the
-# raw limit of the registry, on loopback and through a capped, delayed link;
-# prints a Markdown table of medians. Needs GNU time (apt-get install time).
-# About 70 minutes at full size on 2 cores; for a quick run:
+# raw and the verifying limit of the registry, on loopback and through a
+# capped, delayed link, in interleaved repetitions; then start-up, tag
+# consistency and fan-out. Prints Markdown. Needs GNU time (apt-get install
+# time). About 45 minutes at full size on 2 cores; for a quick run:
 #   make bench BENCH_RUNS=1 BENCH_SIZE=256MiB BENCH_SMALL_FILES=200
 # (other knobs: BENCH_MODELS, BENCH_REGISTRIES, BENCH_NETS, BENCH_TOOLS,
-# BENCH_DIR, BENCH_OUT; see bench/main.go).
+# BENCH_CAPPED_PUSH, BENCH_FANOUT, BENCH_STARTUP_RUNS, BENCH_DIR, BENCH_OUT;
+# see bench/main.go).
 bench: build tools $(MODCTL)
 	$(GO) build -o bin/bench ./bench
 	bin/bench

@@ -1,6 +1,7 @@
 package modelreg
 
 import (
+	"crypto/rand"
 	"os"
 	"path/filepath"
 	"testing"
@@ -129,6 +130,13 @@ func TestVerifiedPullRehashesPoisonedCache(t *testing.T) {
 	g := newGate(t)
 	repo := g.repo("team/sentiment")
 	src := g.model("one")
+	// Weights of at least oci.DefaultCacheMinSize, so the cache names
+	// them (smaller files are hashed every time, never trusted from it).
+	big := make([]byte, oci.DefaultCacheMinSize+1)
+	rand.Read(big)
+	if err := os.WriteFile(filepath.Join(src, "model.onnx"), big, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	d := g.push(repo, src)
 	g.sign(repo+"@"+d, "release")
 	keys := []string{g.pub("release")}

@@ -140,3 +140,7 @@ require (
 )
 
 tool honnef.co/go/tools/cmd/staticcheck
+
+// olareg v0.2.2 with its package-init bcrypt hash made lazy: see
+// third_party/olareg/PATCHES.md.
+replace github.com/olareg/olareg => ./third_party/olareg

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -52,7 +54,9 @@ func readPlan(p string) ([]blob, error) {
 }
 
 // limitPush sends every blob with POST + one PUT ?digest= (digests known).
-func limitPush(addr, repo, dir, plan string) error {
+// With verify, each blob's bytes go through one sha256 on their way to
+// the socket (no sendfile), checked against the plan at the end.
+func limitPush(addr, repo, dir, plan string, verify bool) error {
 	blobs, err := readPlan(plan)
 	if err != nil {
 		return err
@@ -60,12 +64,12 @@ func limitPush(addr, repo, dir, plan string) error {
 	g, ctx := errgroup.WithContext(context.Background())
 	g.SetLimit(limitConcurrency)
 	for _, b := range blobs {
-		g.Go(func() error { return rawPut(ctx, addr, repo, filepath.Join(dir, b.Path), b) })
+		g.Go(func() error { return rawPut(ctx, addr, repo, filepath.Join(dir, b.Path), b, verify) })
 	}
 	return g.Wait()
 }
 
-func rawPut(ctx context.Context, addr, repo, file string, b blob) error {
+func rawPut(ctx context.Context, addr, repo, file string, b blob, verify bool) error {
 	base := "http://" + addr + "/v2/" + repo + "/blobs/uploads/"
 	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, base, nil)
 	resp, err := limitClient.Do(req)
@@ -88,7 +92,12 @@ func rawPut(ctx context.Context, addr, repo, file string, b blob) error {
 		return err
 	}
 	defer f.Close()
-	req, _ = http.NewRequestWithContext(ctx, http.MethodPut, loc.String(), f)
+	var body io.Reader = f
+	h := sha256.New()
+	if verify {
+		body = io.TeeReader(f, h)
+	}
+	req, _ = http.NewRequestWithContext(ctx, http.MethodPut, loc.String(), body)
 	req.ContentLength = b.Size
 	if b.Size == 0 {
 		req.Body = http.NoBody
@@ -102,6 +111,9 @@ func rawPut(ctx context.Context, addr, repo, file string, b blob) error {
 	if resp.StatusCode != http.StatusCreated {
 		return fmt.Errorf("PUT %s: %s", redactURL(loc), resp.Status)
 	}
+	if got := "sha256:" + hex.EncodeToString(h.Sum(nil)); verify && got != b.Digest {
+		return fmt.Errorf("%s: sent bytes hash to %s, want %s", file, got, b.Digest)
+	}
 	return nil
 }
 
@@ -112,8 +124,12 @@ func redactURL(u *url.URL) string {
 }
 
 // limitPull GETs every blob into dir/PATH, large ones as parallel ranges
-// written in place.
-func limitPull(addr, repo, dir, plan string) error {
+// written in place. With verify, a single stream is hashed as it lands,
+// and a ranged blob is hashed in order by a reader that takes each part
+// back from the page cache as soon as it and all parts before it are
+// written (sha256 cannot hash parts out of order); the digest is checked
+// against the plan.
+func limitPull(addr, repo, dir, plan string, verify bool) error {
 	blobs, err := readPlan(plan)
 	if err != nil {
 		return err
@@ -132,10 +148,28 @@ func limitPull(addr, repo, dir, plan string) error {
 			}
 			defer out.Close()
 			u := "http://" + addr + "/v2/" + repo + "/blobs/" + b.Digest
+			h := sha256.New()
+			check := func() error {
+				if got := "sha256:" + hex.EncodeToString(h.Sum(nil)); verify && got != b.Digest {
+					return fmt.Errorf("%s: received bytes hash to %s, want %s", b.Path, got, b.Digest)
+				}
+				return nil
+			}
 			if b.Size < rangeThreshold {
-				return rawGet(ctx, u, out, 0, b.Size, false)
+				var hw io.Writer
+				if verify {
+					hw = h
+				}
+				if err := rawGet(ctx, u, out, 0, b.Size, false, hw); err != nil {
+					return err
+				}
+				return check()
 			}
 			parts := int((b.Size + partSize - 1) / partSize)
+			done := make([]chan struct{}, parts)
+			for i := range done {
+				done[i] = make(chan struct{})
+			}
 			next := make(chan int, parts)
 			for i := range parts {
 				next <- i
@@ -146,21 +180,43 @@ func limitPull(addr, repo, dir, plan string) error {
 				pg.Go(func() error {
 					for i := range next {
 						a := int64(i) * partSize
-						if err := rawGet(pctx, u, out, a, min(a+partSize, b.Size), true); err != nil {
+						if err := rawGet(pctx, u, out, a, min(a+partSize, b.Size), true, nil); err != nil {
+							return err
+						}
+						close(done[i])
+					}
+					return nil
+				})
+			}
+			if verify {
+				pg.Go(func() error {
+					buf := make([]byte, 256<<10)
+					for i := range parts {
+						select {
+						case <-done[i]:
+						case <-pctx.Done():
+							return pctx.Err()
+						}
+						a := int64(i) * partSize
+						if _, err := io.CopyBuffer(h, io.NewSectionReader(out, a, min(partSize, b.Size-a)), buf); err != nil {
 							return err
 						}
 					}
 					return nil
 				})
 			}
-			return pg.Wait()
+			if err := pg.Wait(); err != nil {
+				return err
+			}
+			return check()
 		})
 	}
 	return g.Wait()
 }
 
-// rawGet writes bytes [from, to) of the blob at u into out at from.
-func rawGet(ctx context.Context, u string, out *os.File, from, to int64, ranged bool) error {
+// rawGet writes bytes [from, to) of the blob at u into out at from, and
+// into h (when not nil) in order.
+func rawGet(ctx context.Context, u string, out *os.File, from, to int64, ranged bool, h io.Writer) error {
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if ranged {
 		req.Header.Set("Range", "bytes="+strconv.FormatInt(from, 10)+"-"+strconv.FormatInt(to-1, 10))
@@ -181,6 +237,9 @@ func rawGet(ctx context.Context, u string, out *os.File, from, to int64, ranged 
 			if _, werr := out.WriteAt(buf[:n], off); werr != nil {
 				return werr
 			}
+			if h != nil {
+				h.Write(buf[:n])
+			}
 			off += int64(n)
 		}
 		if err == io.EOF || err == io.ErrUnexpectedEOF {
@@ -199,13 +258,13 @@ func rawGet(ctx context.Context, u string, out *os.File, from, to int64, ranged 
 // runLimit is the entry point of the limit child process.
 func runLimit(args []string) error {
 	if len(args) != 5 || !strings.HasPrefix(args[0], "limit-") {
-		return fmt.Errorf("usage: bench limit-push|limit-pull ADDR REPO DIR PLAN")
+		return fmt.Errorf("usage: bench limit-push|limit-pull|limit-push-verify|limit-pull-verify ADDR REPO DIR PLAN")
 	}
 	switch args[0] {
-	case "limit-push":
-		return limitPush(args[1], args[2], args[3], args[4])
-	case "limit-pull":
-		return limitPull(args[1], args[2], args[3], args[4])
+	case "limit-push", "limit-push-verify":
+		return limitPush(args[1], args[2], args[3], args[4], args[0] == "limit-push-verify")
+	case "limit-pull", "limit-pull-verify":
+		return limitPull(args[1], args[2], args[3], args[4], args[0] == "limit-pull-verify")
 	}
 	return fmt.Errorf("unknown %s", args[0])
 }

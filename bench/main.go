@@ -1,8 +1,12 @@
 // Command bench measures modelreg's push and pull against the oras and
-// modctl CLIs and against the limit of the registry and link (raw parallel
+// modctl CLIs, against the limit of the registry and link (raw parallel
 // PUTs with known digests and raw parallel GETs into files, no client
-// hashing), on the same machine in the same run, and prints a Markdown
-// table of medians.
+// hashing) and against the verifying limit (the same with one inline
+// sha256 of the bytes moved), on the same machine in the same run, and
+// prints a Markdown table of medians and of the spread of the ratios
+// within one repetition; then start-up costs, the registries' tag
+// consistency, and a fan-out of concurrent pulls, direct and through a
+// pull-through cache.
 //
 // It makes a Hugging Face style model of two shards of random bytes (4 GiB
 // in all by default) plus config and tokenizer files, and a model of 1,000
@@ -23,7 +27,14 @@
 //	BENCH_MODELS      large,small
 //	BENCH_REGISTRIES  olareg,distribution
 //	BENCH_NETS        loopback,capped
-//	BENCH_TOOLS       modelreg,oras,modctl,limit
+//	BENCH_TOOLS       modelreg,oras,modctl,limit,vlimit (vlimit: the verifying
+//	                  limit, the limit with one inline sha256 of what it moves)
+//	BENCH_CAPPED_PUSH 1 also measures pushes (and oras's re-pull) on the capped
+//	                  link; by default the capped link runs the pulls only,
+//	                  from a registry every tool pushed to once over loopback
+//	BENCH_FANOUT      pullers of the fan-out section (default 8; 0 skips it)
+//	BENCH_STARTUP_RUNS repetitions of the start-up rows (default 20; 0 skips
+//	                  them and the tag consistency section)
 //	BENCH_RATE        per-connection cap of the capped link in bytes/s (50000000)
 //	BENCH_DELAY       delay of the capped link (20ms)
 //	BENCH_DIR         where the temporary folder goes (default $TMPDIR)
@@ -56,6 +67,9 @@ type config struct {
 	rate                                   int64
 	delay                                  time.Duration
 	dir, out                               string
+	cappedPush                             bool
+	fanout, startupRuns                    int
+	dockerRegistry                         string
 }
 
 func main() {
@@ -114,7 +128,15 @@ func (c *config) fromEnv() error {
 	c.models = list(env("BENCH_MODELS", "large,small"))
 	c.registries = list(env("BENCH_REGISTRIES", "olareg,distribution"))
 	c.nets = list(env("BENCH_NETS", "loopback,capped"))
-	c.tools = list(env("BENCH_TOOLS", "modelreg,oras,modctl,limit"))
+	c.tools = list(env("BENCH_TOOLS", "modelreg,oras,modctl,limit,vlimit"))
+	c.cappedPush = env("BENCH_CAPPED_PUSH", "0") == "1"
+	if c.fanout, err = strconv.Atoi(env("BENCH_FANOUT", "8")); err != nil || c.fanout < 0 {
+		return fmt.Errorf("BENCH_FANOUT: want a number of pullers (0 skips the fan-out)")
+	}
+	if c.startupRuns, err = strconv.Atoi(env("BENCH_STARTUP_RUNS", "20")); err != nil || c.startupRuns < 0 {
+		return fmt.Errorf("BENCH_STARTUP_RUNS: want a number (0 skips start-up and tag consistency)")
+	}
+	c.dockerRegistry = "/usr/bin/docker-registry"
 	if c.rate, err = strconv.ParseInt(env("BENCH_RATE", "50000000"), 10, 64); err != nil || c.rate <= 0 {
 		return fmt.Errorf("BENCH_RATE: want bytes per second")
 	}

@@ -20,7 +20,7 @@ import (
 // registryProc is a registry running as a child process on 127.0.0.1 with
 // its storage in a folder of its own.
 type registryProc struct {
-	kind string // "olareg" or "distribution"
+	kind string // "olareg", "distribution" or "docker-registry"
 	addr string // HOST:PORT
 	root string
 	cmd  *exec.Cmd
@@ -63,7 +63,7 @@ func startRegistry(cfg *config, kind, dir string) (*registryProc, error) {
 			r.stop()
 			return nil, fmt.Errorf("olareg (modelreg serve) did not say where it listens")
 		}
-	case "distribution":
+	case "distribution", "docker-registry":
 		port, err := freePort()
 		if err != nil {
 			return nil, err
@@ -74,7 +74,11 @@ func startRegistry(cfg *config, kind, dir string) (*registryProc, error) {
 		if err := os.WriteFile(conf, []byte(yml), 0o644); err != nil {
 			return nil, err
 		}
-		r.cmd = exec.Command(cfg.registry, "serve", conf)
+		bin := cfg.registry
+		if kind == "docker-registry" {
+			bin = cfg.dockerRegistry // Debian's distribution 2.8
+		}
+		r.cmd = exec.Command(bin, "serve", conf)
 		r.cmd.Env = append(os.Environ(), "OTEL_TRACES_EXPORTER=none")
 		r.cmd.Stdout, r.cmd.Stderr = io.Discard, io.Discard
 		if err := r.cmd.Start(); err != nil {

@@ -31,6 +31,7 @@ type model struct {
 
 // sample is one measured step.
 type sample struct {
+	run    int // repetition (0-based) it was taken in
 	dur    time.Duration
 	rssKiB int64
 	cpu    time.Duration // user + system time of the child process
@@ -50,6 +51,13 @@ type bench struct {
 	loadStart string
 	// shaRate is sha256 throughput on one core in bytes per second.
 	shaRate float64
+	// seeded holds, per model and registry kind, the registry that the
+	// capped pulls read (filled once over loopback by every tool's push).
+	seeded map[string]*registryProc
+	// extra sections of the report (start-up, tag consistency, fan-out).
+	startup         []startupRow
+	consistencyRows []consistencyRow
+	fanout          []fanoutRow
 }
 
 func run(cfg *config) error {
@@ -58,8 +66,19 @@ func run(cfg *config) error {
 		return err
 	}
 	defer os.RemoveAll(work)
-	b := &bench{cfg: cfg, work: work, results: map[key][]sample{}, log: os.Stderr, loadStart: loadavg(), shaRate: shaRate()}
+	b := &bench{cfg: cfg, work: work, results: map[key][]sample{}, log: os.Stderr, loadStart: loadavg(), shaRate: shaRate(), seeded: map[string]*registryProc{}}
+	defer func() {
+		for _, r := range b.seeded {
+			r.stop()
+		}
+	}()
 	started := time.Now()
+	if err := b.runStartup(); err != nil {
+		return fmt.Errorf("start-up: %w", err)
+	}
+	if err := b.runConsistency(); err != nil {
+		return fmt.Errorf("tag consistency: %w", err)
+	}
 	var models []*model
 	for _, name := range cfg.models {
 		m, err := b.makeModel(name)
@@ -71,9 +90,10 @@ func run(cfg *config) error {
 	for _, m := range models {
 		for _, reg := range cfg.registries {
 			for _, net := range cfg.nets {
+				// Each repetition runs every tool once, in an order that
+				// rotates by one per repetition, so the ratios of one
+				// repetition share the host's weather (see report).
 				for r := range cfg.runs {
-					// Rotate the order of the tools so no tool always runs
-					// right after another one's disk writes.
 					tools := append([]string(nil), cfg.tools...)
 					for i := 0; i < r%len(tools); i++ {
 						tools = append(tools[1:], tools[0])
@@ -87,7 +107,15 @@ func run(cfg *config) error {
 			}
 		}
 	}
+	for _, m := range models {
+		if m.name == "large" && cfg.fanout > 0 {
+			if err := b.runFanout(m); err != nil {
+				return fmt.Errorf("fan-out: %w", err)
+			}
+		}
+	}
 	report := b.report(models, time.Since(started))
+	b.logf("the run took %s", time.Since(started).Round(time.Second))
 	fmt.Print(report)
 	if cfg.out != "" {
 		return os.WriteFile(cfg.out, []byte(report), 0o644)
@@ -178,41 +206,20 @@ func (m *model) modelfile() string {
 	return "NAME bench\nARCH transformer\nFAMILY bench\nFORMAT safetensors\nCONFIG config.json\nCONFIG tokenizer_config.json\nMODEL *.safetensors\nDOC README.md\n"
 }
 
-// runTool runs the four steps of one tool against a fresh registry.
-func (b *bench) runTool(m *model, regKind, net, tool string, run int) error {
-	dir, err := os.MkdirTemp(b.work, "run-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(dir)
-	reg, err := startRegistry(b.cfg, regKind, filepath.Join(dir, "registry"))
-	if err != nil {
-		return err
-	}
-	defer reg.stop()
-	addr := reg.addr
-	if net == "capped" {
-		p, err := faultproxy.New("http://"+reg.addr, faultproxy.Options{BytesPerSecond: b.cfg.rate, Delay: b.cfg.delay})
-		if err != nil {
-			return err
-		}
-		defer p.Close()
-		addr = p.Addr()
-	} else if net != "loopback" {
-		return fmt.Errorf("unknown net %q (want loopback or capped)", net)
-	}
+// step is one command of a tool's plan.
+type step struct {
+	name string
+	cmd  func() *exec.Cmd
+}
+
+// toolPlan returns the steps of tool against the registry at addr, with
+// its caches, stores and pulled files under dir.
+func (b *bench) toolPlan(m *model, tool, addr, dir string) ([]step, error) {
 	docker := filepath.Join(dir, "docker")
 	os.MkdirAll(docker, 0o700)
 	pushCache := filepath.Join(dir, "cache-push")
 	pullCache := filepath.Join(dir, "cache-pull")
 	out := filepath.Join(dir, "pulled")
-	k := func(step string) key { return key{m.name, regKind, net, tool, step} }
-
-	type step struct {
-		name string
-		cmd  func() *exec.Cmd
-	}
-	var plan []step
 	switch tool {
 	case "modelreg":
 		ref := addr + "/bench/model"
@@ -223,12 +230,12 @@ func (b *bench) runTool(m *model, regKind, net, tool string, run int) error {
 				return c
 			}
 		}
-		plan = []step{
+		return []step{
 			{steps[0], mr(pushCache, "push", ref, m.dir, "--output", "json")},
 			{steps[1], mr(pushCache, "push", ref, m.dir, "--output", "json")},
 			{steps[2], mr(pullCache, "pull", ref, out, "--output", "json")},
 			{steps[3], mr(pullCache, "pull", ref, out, "--output", "json")},
-		}
+		}, nil
 	case "oras":
 		ref := addr + "/bench/oras:v1"
 		var files []string
@@ -246,7 +253,7 @@ func (b *bench) runTool(m *model, regKind, net, tool string, run int) error {
 			c.Env = append(os.Environ(), "DOCKER_CONFIG="+docker)
 			return c
 		}
-		plan = []step{{steps[0], push}, {steps[1], push}, {steps[2], pull}, {steps[3], pull}}
+		return []step{{steps[0], push}, {steps[1], push}, {steps[2], pull}, {steps[3], pull}}, nil
 	case "modctl":
 		// build --output-remote packs the folder straight into the
 		// registry (no local copy), the same job as modelreg push;
@@ -255,7 +262,7 @@ func (b *bench) runTool(m *model, regKind, net, tool string, run int) error {
 		ref := addr + "/bench/modctl:v1"
 		modelfile := filepath.Join(dir, "Modelfile")
 		if err := os.WriteFile(modelfile, []byte(m.modelfile()), 0o644); err != nil {
-			return err
+			return nil, err
 		}
 		tmp := filepath.Join(dir, "tmp-modctl")
 		os.MkdirAll(tmp, 0o700)
@@ -268,21 +275,97 @@ func (b *bench) runTool(m *model, regKind, net, tool string, run int) error {
 		}
 		push := mc("build", "--output-remote", "--plain-http", "--concurrency", "5", "--no-creation-time", "-f", modelfile, "-t", ref, m.dir)
 		pull := mc("pull", "--plain-http", "--concurrency", "5", "--extract-from-remote", "--extract-dir", out, ref)
-		plan = []step{{steps[0], push}, {steps[1], push}, {steps[2], pull}, {steps[3], pull}}
-	case "limit":
-		plan = []step{
-			{steps[0], func() *exec.Cmd { return exec.Command(b.cfg.self, "limit-push", addr, "bench/limit", m.dir, m.plan) }},
-			{steps[2], func() *exec.Cmd { return exec.Command(b.cfg.self, "limit-pull", addr, "bench/limit", out, m.plan) }},
+		return []step{{steps[0], push}, {steps[1], push}, {steps[2], pull}, {steps[3], pull}}, nil
+	case "limit", "vlimit":
+		verb := map[string]string{"limit": "", "vlimit": "-verify"}[tool]
+		return []step{
+			{steps[0], func() *exec.Cmd {
+				return exec.Command(b.cfg.self, "limit-push"+verb, addr, "bench/"+tool, m.dir, m.plan)
+			}},
+			{steps[2], func() *exec.Cmd { return exec.Command(b.cfg.self, "limit-pull"+verb, addr, "bench/"+tool, out, m.plan) }},
+		}, nil
+	}
+	return nil, fmt.Errorf("unknown tool %q (want modelreg, oras, modctl, limit or vlimit)", tool)
+}
+
+// seededRegistry returns the registry of kind that the capped pulls of m
+// read, starting it and pushing every tool's artifact into it over
+// loopback (not measured) the first time.
+func (b *bench) seededRegistry(m *model, kind string) (*registryProc, error) {
+	if r := b.seeded[m.name+"/"+kind]; r != nil {
+		return r, nil
+	}
+	dir, err := os.MkdirTemp(b.work, "seed-")
+	if err != nil {
+		return nil, err
+	}
+	reg, err := startRegistry(b.cfg, kind, filepath.Join(dir, "registry"))
+	if err != nil {
+		return nil, err
+	}
+	b.seeded[m.name+"/"+kind] = reg
+	for _, tool := range b.cfg.tools {
+		plan, err := b.toolPlan(m, tool, reg.addr, filepath.Join(dir, tool))
+		if err != nil {
+			return nil, err
 		}
-	default:
-		return fmt.Errorf("unknown tool %q", tool)
+		b.logf("%-5s %-12s seeding the capped pulls: %s push over loopback", m.name, kind, tool)
+		if _, stderr, err := measure(plan[0].cmd()); err != nil {
+			return nil, fmt.Errorf("seeding %s with %s: %w\n%s", kind, tool, err, tail(stderr))
+		}
+	}
+	return reg, nil
+}
+
+// runTool runs the steps of one tool: on loopback against a fresh
+// registry, all four; on the capped link, unless BENCH_CAPPED_PUSH=1, the
+// pulls only (from the seeded registry; oras's re-pull, a full download
+// again, only with BENCH_CAPPED_PUSH=1).
+func (b *bench) runTool(m *model, regKind, net, tool string, run int) error {
+	dir, err := os.MkdirTemp(b.work, "run-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	var reg *registryProc
+	pullsOnly := net == "capped" && !b.cfg.cappedPush
+	if pullsOnly {
+		if reg, err = b.seededRegistry(m, regKind); err != nil {
+			return err
+		}
+	} else {
+		if reg, err = startRegistry(b.cfg, regKind, filepath.Join(dir, "registry")); err != nil {
+			return err
+		}
+		defer reg.stop()
+	}
+	addr := reg.addr
+	if net == "capped" {
+		p, err := faultproxy.New("http://"+reg.addr, faultproxy.Options{BytesPerSecond: b.cfg.rate, Delay: b.cfg.delay})
+		if err != nil {
+			return err
+		}
+		defer p.Close()
+		addr = p.Addr()
+	} else if net != "loopback" {
+		return fmt.Errorf("unknown net %q (want loopback or capped)", net)
+	}
+	out := filepath.Join(dir, "pulled")
+	k := func(step string) key { return key{m.name, regKind, net, tool, step} }
+	plan, err := b.toolPlan(m, tool, addr, dir)
+	if err != nil {
+		return err
 	}
 	for _, s := range plan {
+		if pullsOnly && (s.name == steps[0] || s.name == steps[1] || (tool == "oras" && s.name == steps[3])) {
+			continue
+		}
 		syscall.Sync()
 		smp, stderr, err := measure(s.cmd())
 		if err != nil {
 			return fmt.Errorf("%s: %w\n%s", s.name, err, tail(stderr))
 		}
+		smp.run = run
 		b.results[k(s.name)] = append(b.results[k(s.name)], smp)
 		b.logf("%-5s %-12s %-8s %-8s run %d  %-26s %7.2fs  %4d MB  %6.2f CPU-s", m.name, regKind, net, tool, run+1, s.name, smp.dur.Seconds(), smp.rssKiB/1024, smp.cpu.Seconds())
 		if s.name == steps[2] && run == 0 {

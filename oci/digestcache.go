@@ -37,6 +37,11 @@ import (
 type DigestCache struct {
 	// Dir holds one small file per entry.
 	Dir string
+	// MinSize is the file size in bytes below which digests are neither
+	// stored nor looked up, nor the repositories holding the blob
+	// recorded. 0 caches every file; DefaultDigestCache uses
+	// DefaultCacheMinSize.
+	MinSize int64
 }
 
 // DefaultDigestCache returns the cache under the user's cache folder
@@ -44,14 +49,22 @@ type DigestCache struct {
 // there is no such folder. MODELREG_CACHE_DIR overrides the location.
 func DefaultDigestCache() DigestCache {
 	if d := os.Getenv("MODELREG_CACHE_DIR"); d != "" {
-		return DigestCache{Dir: filepath.Join(d, "digests")}
+		return DigestCache{Dir: filepath.Join(d, "digests"), MinSize: DefaultCacheMinSize}
 	}
 	d, err := os.UserCacheDir()
 	if err != nil {
 		return DigestCache{}
 	}
-	return DigestCache{Dir: filepath.Join(d, "modelreg", "digests")}
+	return DigestCache{Dir: filepath.Join(d, "modelreg", "digests"), MinSize: DefaultCacheMinSize}
 }
+
+// DefaultCacheMinSize is the MinSize of DefaultDigestCache (1 MiB): hashing
+// a file that small again (under a millisecond at 1.4 GB/s) costs
+// less than creating, renaming and later opening its entry, which on ext4
+// took about 1 ms of kernel time per file and made a 1,000-file push and
+// pull 2-3x slower than oras (profiled with perf). Mounting a blob that
+// small from a sibling repository saves less than the round trip it takes.
+const DefaultCacheMinSize = 1 << 20
 
 // cacheKey identifies a file's current state; any change of these facts
 // misses.
@@ -86,7 +99,7 @@ func (c DigestCache) Lookup(p string) digest.Digest {
 }
 
 func (c DigestCache) lookup(abs string, fi os.FileInfo) digest.Digest {
-	if c.Dir == "" {
+	if c.Dir == "" || fi.Size() < c.MinSize {
 		return ""
 	}
 	b, err := os.ReadFile(filepath.Join(c.Dir, cacheKey(abs, fi)))
@@ -119,7 +132,7 @@ func (c DigestCache) Store(p string, d digest.Digest) {
 
 // store records d for the file abs in the state fi.
 func (c DigestCache) store(abs string, fi os.FileInfo, d digest.Digest) {
-	if c.Dir == "" {
+	if c.Dir == "" || fi.Size() < c.MinSize {
 		return
 	}
 	c.writeFile(c.Dir, cacheKey(abs, fi), d.String())
@@ -228,6 +241,14 @@ func (c DigestCache) Repositories(host string, d digest.Digest) []string {
 		}
 	}
 	return out
+}
+
+// recordRepository is RecordRepository for a blob of size bytes: blobs
+// under MinSize are not recorded.
+func (c DigestCache) recordRepository(host, repo string, d digest.Digest, size int64) {
+	if size >= c.MinSize {
+		c.RecordRepository(host, repo, d)
+	}
 }
 
 // RecordRepository notes that repository repo of registry host holds blob

@@ -309,3 +309,29 @@ func TestDownloadBlobNotFound(t *testing.T) {
 		t.Errorf("destination exists after a failed download")
 	}
 }
+
+// TestDefaultCacheSkipsSmallFiles: the default digest cache keeps no entry
+// for a file under DefaultCacheMinSize (hashing it again is cheaper than
+// an entry file) and keeps one for a file of that size.
+func TestDefaultCacheSkipsSmallFiles(t *testing.T) {
+	t.Setenv("MODELREG_CACHE_DIR", t.TempDir())
+	c := DefaultDigestCache()
+	dir := t.TempDir()
+	small := randomFile(t, dir, "small.bin", DefaultCacheMinSize-1)
+	large := randomFile(t, dir, "large.bin", DefaultCacheMinSize)
+	for _, f := range []File{small, large} {
+		if _, err := c.HashFile(f.Abs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if d := c.Lookup(small.Abs); d != "" {
+		t.Errorf("small file: cache entry %s, want none", d)
+	}
+	if d, want := c.Lookup(large.Abs), fileDigest(t, large.Abs); d != want {
+		t.Errorf("file of DefaultCacheMinSize: cache entry %q, want %s", d, want)
+	}
+	entries, _ := os.ReadDir(c.Dir)
+	if len(entries) != 1 {
+		t.Errorf("cache folder holds %d entries, want 1 (the large file's)", len(entries))
+	}
+}

@@ -263,7 +263,7 @@ func PullFiles(ctx context.Context, repo *remote.Repository, files []ModelFile, 
 	for _, i := range need {
 		d := files[i].Descriptor.Digest
 		opts.Cache.Store(filepath.Join(absDir, filepath.FromSlash(files[i].Path)), d)
-		opts.Cache.RecordRepository(repo.Reference.Registry, repo.Reference.Repository, d)
+		opts.Cache.recordRepository(repo.Reference.Registry, repo.Reference.Repository, d, files[i].Descriptor.Size)
 	}
 	return res, nil
 }

@@ -110,7 +110,7 @@ func (t *transferClient) probeFile(ctx context.Context, f *File, cache DigestCac
 	case st == blobPresent:
 		f.Digest = p.known
 		p.present = true
-		cache.RecordRepository(t.registry, t.repo, p.known)
+		cache.recordRepository(t.registry, t.repo, p.known, f.Size)
 		if !p.fromCache {
 			cache.store(abs, fi0, p.known)
 		}
@@ -159,7 +159,7 @@ func (t *transferClient) uploadFile(ctx context.Context, f *File, cache DigestCa
 				}
 				if st == blobPresent {
 					f.Digest = known
-					cache.RecordRepository(t.registry, t.repo, known)
+					cache.recordRepository(t.registry, t.repo, known, f.Size)
 					return upMounted, nil
 				}
 				cache.Forget(abs)
@@ -210,7 +210,7 @@ func (t *transferClient) uploadFile(ctx context.Context, f *File, cache DigestCa
 		return 0, fmt.Errorf("%s changed while it was uploaded; push again when it is complete", f.Path)
 	}
 	u.storeDigest(cache, fi0, d)
-	cache.RecordRepository(t.registry, t.repo, d)
+	cache.recordRepository(t.registry, t.repo, d, f.Size)
 	f.Digest = d
 	return upSent, nil
 }

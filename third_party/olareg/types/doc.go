@@ -1,0 +1,2 @@
+// Package types contains various data types and well known constants.
+package types

@@ -1,0 +1,5 @@
+package types
+
+const (
+	HeaderDockerDigest = "Docker-Content-Digest"
+)
