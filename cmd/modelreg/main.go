@@ -82,6 +82,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			watchCommand(),
 			uiCommand(),
 			diffCommand(),
+			lineageCommand(),
 		},
 		ExitErrHandler: func(*cli.Context, error) {},
 		OnUsageError:   onUsage,
