@@ -499,7 +499,7 @@ func (g *LineageGraph) DOT() string {
 // specially written as its #entity; codes), datasets as cylinders, edges
 // labelled with the relation.
 func (g *LineageGraph) Mermaid() string {
-	esc := strings.NewReplacer(`#`, "#35;", `"`, "#quot;", `<`, "#lt;", `>`, "#gt;", "\n", " ", "`", "#96;", `&`, "#amp;")
+	esc := strings.NewReplacer(`#`, "#35;", `"`, "#34;", `<`, "#60;", `>`, "#62;", "\n", " ", "`", "#96;", `&`, "#38;", `|`, "#124;")
 	ids := map[string]string{}
 	var b strings.Builder
 	b.WriteString("flowchart LR\n")
