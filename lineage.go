@@ -495,11 +495,22 @@ func (g *LineageGraph) DOT() string {
 }
 
 // Mermaid renders g as a Mermaid flowchart (left to right): nodes n0, n1,
-// … in g.Nodes order with their labels quoted (characters Mermaid treats
-// specially written as its #entity; codes), datasets as cylinders, edges
-// labelled with the relation.
+// … in g.Nodes order with quoted labels, datasets as cylinders, edges
+// labelled with the relation. In labels, every character other than ASCII
+// letters, digits, space and . _ - / : @ + is written as "_": Mermaid
+// 11.17's entity codes (#quot;) are not decoded in flowchart labels, and
+// this way no label can leave its quotes or carry markup. References (the
+// OCI name grammar) and version tags lose nothing.
 func (g *LineageGraph) Mermaid() string {
-	esc := strings.NewReplacer(`#`, "#35;", `"`, "#34;", `<`, "#60;", `>`, "#62;", "\n", " ", "`", "#96;", `&`, "#38;", `|`, "#124;")
+	esc := func(s string) string {
+		return strings.Map(func(r rune) rune {
+			switch {
+			case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', strings.ContainsRune(" ._-/:@+", r):
+				return r
+			}
+			return '_'
+		}, s)
+	}
 	ids := map[string]string{}
 	var b strings.Builder
 	b.WriteString("flowchart LR\n")
@@ -510,10 +521,10 @@ func (g *LineageGraph) Mermaid() string {
 		if n.Kind == KindDataset {
 			open, closing = `[("`, `")]`
 		}
-		fmt.Fprintf(&b, "  %s%s%s%s\n", id, open, esc.Replace(n.Label()), closing)
+		fmt.Fprintf(&b, "  %s%s%s%s\n", id, open, esc(n.Label()), closing)
 	}
 	for _, e := range g.Edges {
-		fmt.Fprintf(&b, "  %s -->|%s| %s\n", ids[e.From], esc.Replace(e.Relation), ids[e.To])
+		fmt.Fprintf(&b, "  %s -->|\"%s\"| %s\n", ids[e.From], esc(e.Relation), ids[e.To])
 	}
 	return b.String()
 }

@@ -109,7 +109,14 @@ func backfillCommand() *cli.Command {
 					fmt.Fprintf(c.App.ErrWriter, "modelreg: warning: link of %s not written into %s: %s\n", l.Downstream, l.Subject, l.Error)
 				}
 			}
+			var failed error
+			if res.Failed > 0 {
+				failed = fmt.Errorf("%d lineage links could not be written (see the warnings; run backfill again with push rights on those repositories)", res.Failed)
+			}
 			if asJSON {
+				if failed != nil {
+					return jsonFailure{err: failed, result: res}
+				}
 				return printJSON(c.App.Writer, res)
 			}
 			w := c.App.Writer
@@ -117,10 +124,7 @@ func backfillCommand() *cli.Command {
 				fmt.Fprintf(w, "%-7s %s %s -> %s:%s\n", l.Status, l.Relation, l.Subject, l.Downstream, l.Version)
 			}
 			fmt.Fprintf(w, "%d versions read: %d links written, %d present, %d failed\n", res.Versions, res.Written, res.Present, res.Failed)
-			if res.Failed > 0 {
-				return fmt.Errorf("%d lineage links could not be written (see above)", res.Failed)
-			}
-			return nil
+			return failed
 		},
 	}
 }
