@@ -45,9 +45,7 @@ func (s *Server) lineage(ctx context.Context, repo, dg string) *VersionLineage {
 			return nil, err
 		}
 		both := &modelreg.LineageGraph{Root: up.Root, Nodes: append([]modelreg.LineageNode(nil), up.Nodes...), Edges: append([]modelreg.LineageEdge(nil), up.Edges...)}
-		for _, n := range down.Nodes[1:] {
-			both.Nodes = append(both.Nodes, n)
-		}
+		both.Nodes = append(both.Nodes, down.Nodes[1:]...)
 		both.Edges = append(both.Edges, down.Edges...)
 		return &VersionLineage{Upstream: up, Downstream: down, Mermaid: both.Mermaid()}, nil
 	})

@@ -84,7 +84,7 @@ func backfillCommand() *cli.Command {
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() == 0 {
-				return usageError{fmt.Errorf("%s takes at least one argument: REPO...", c.Command.HelpName)}
+				return usageError{fmt.Errorf("%s takes at least one argument: REPO [REPO]", c.Command.HelpName)}
 			}
 			asJSON, err := jsonOutput(c)
 			if err != nil {
