@@ -45,6 +45,13 @@ type PushOptions struct {
 	// rest of a file goes in one PATCH (oci.DefaultChunkSize); a 413
 	// answer halves it either way.
 	ChunkSize int64
+	// NoLinks writes no lineage link referrers into the repositories of
+	// the datasets and parent (Backfill writes them later).
+	NoLinks bool
+	// LinkKeyPath is a cosign private key that signs each lineage link;
+	// LinkKeyPassword decrypts it. Without it links are unsigned.
+	LinkKeyPath     string
+	LinkKeyPassword []byte
 }
 
 // FileInfo describes one file of a model version.
@@ -86,6 +93,10 @@ type PushResult struct {
 	// read (a safetensors header that breaks the format), and what was
 	// left out of the config for it.
 	Warnings []string `json:"warnings,omitempty"`
+	// Links says, for each dataset and parent, whether its lineage link
+	// referrer was written, already present or failed (then with the
+	// backfill command that writes it later). Empty with NoLinks.
+	Links []LinkWrite `json:"links"`
 }
 
 // Push packs the files of dir as a ModelPack v1 model version and pushes it
@@ -123,6 +134,12 @@ func (c *Client) Push(ctx context.Context, refStr, dir string, opts PushOptions)
 	annotations, err := c.lineage(ctx, opts)
 	if err != nil {
 		return nil, err
+	}
+	var key *linkKey
+	if !opts.NoLinks {
+		if key, err = loadLinkKey(opts.LinkKeyPath, opts.LinkKeyPassword); err != nil {
+			return nil, err
+		}
 	}
 	scan, err := oci.ScanModelDir(dir, oci.ScanOptions{FollowExternalLinks: opts.FollowExternalLinks, AllowCredentials: opts.AllowCredentials})
 	if err != nil {
@@ -216,6 +233,11 @@ func (c *Client) Push(ctx context.Context, refStr, dir string, opts PushOptions)
 			return nil, err
 		}
 		res.Tags = append(res.Tags, a)
+	}
+	res.Links = []LinkWrite{}
+	if !opts.NoLinks {
+		// After the tags: a failed link never fails the push.
+		res.Links = c.writeLinks(ctx, ref.WithDigest(pkg.ManifestDesc.Digest), res.Version, annotations, key)
 	}
 	return res, nil
 }

@@ -78,3 +78,28 @@ const (
 	PredicatePromotion  = "https://modelreg.dev/promotion/v1"
 	PredicateApproval   = "https://modelreg.dev/approval/v1"
 )
+
+// Lineage link referrers: the downstream index of lineage. A link is an OCI
+// 1.1 referrer manifest pushed into the repository of a dataset or parent
+// model, whose subject is that dataset's or parent's manifest digest, whose
+// artifactType is [ArtifactTypeLink] and whose one layer (media type
+// [LinkMediaType]) is the JSON of the link: the relation and the downstream
+// model version (repository, digest, version tag). The same link always has
+// the same bytes, so a repeated push writes no second manifest. The
+// downstream version's own lineage annotations remain the source of truth:
+// a reader keeps a link only when they name the subject digest.
+const (
+	// ArtifactTypeLink is the artifactType of a lineage link referrer.
+	ArtifactTypeLink = "application/vnd.modelreg.link.v1+json"
+	// LinkMediaType is the media type of the link's one layer (JSON).
+	LinkMediaType = "application/vnd.modelreg.link.v1+json"
+	// AnnotationLinkRelation is "dataset" or "parent": how the downstream
+	// version names the subject.
+	AnnotationLinkRelation = "dev.modelreg.link.relation"
+	// AnnotationLinkRepository is the downstream version's HOST/REPO.
+	AnnotationLinkRepository = "dev.modelreg.link.repository"
+	// AnnotationLinkDigest is the downstream version's manifest digest.
+	AnnotationLinkDigest = "dev.modelreg.link.digest"
+	// AnnotationLinkVersion is the downstream version's vN tag.
+	AnnotationLinkVersion = "dev.modelreg.link.version"
+)

@@ -187,3 +187,17 @@ func keyIDOf(pub crypto.PublicKey) (string, error) {
 	sum := sha256.Sum256(der)
 	return "sha256:" + hex.EncodeToString(sum[:]), nil
 }
+
+// Public returns the public half of k, as LoadPublicKey would read it from
+// the matching .pub file.
+func (k *PrivateKey) Public() (PublicKey, error) {
+	pub, err := k.Signer.PublicKey()
+	if err != nil {
+		return PublicKey{}, fmt.Errorf("private key %s: %w", k.Path, err)
+	}
+	pemBytes, err := cryptoutils.MarshalPublicKeyToPEM(pub)
+	if err != nil {
+		return PublicKey{}, fmt.Errorf("private key %s: %w", k.Path, err)
+	}
+	return ParsePublicKey(pemBytes, k.Path)
+}

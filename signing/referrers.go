@@ -114,6 +114,44 @@ type referrerManifest struct {
 // referrers API, it adds the manifest to the referrers tag schema index
 // (addToReferrersIndex). It returns the referrer's descriptor.
 func pushBundle(ctx context.Context, opts RegistryOptions, repoName string, dgst digest.Digest, bundle []byte, predicateType string, extra map[string]string) (ocispec.Descriptor, error) {
+	ann := map[string]string{
+		AnnotationCreated:             time.Now().UTC().Format(time.RFC3339),
+		AnnotationBundleContent:       "dsse-envelope",
+		AnnotationBundlePredicateType: predicateType,
+	}
+	for k, v := range extra {
+		ann[k] = v
+	}
+	return PushReferrer(ctx, opts, repoName, dgst, Referrer{ArtifactType: BundleMediaType, ConfigArtifactType: BundleMediaType,
+		LayerMediaType: BundleMediaType, Layer: bundle, Annotations: ann})
+}
+
+// Referrer is the content of an OCI 1.1 referrer manifest that
+// PushReferrer writes: an image manifest with the empty config, one layer
+// and annotations. The same Referrer on the same subject gives the same
+// manifest digest (nothing time-dependent is added).
+type Referrer struct {
+	// ArtifactType is the manifest's artifactType.
+	ArtifactType string
+	// ConfigArtifactType, if set, is recorded on the config descriptor
+	// too, as cosign v3 does for bundles.
+	ConfigArtifactType string
+	// LayerMediaType and Layer are the one layer's media type and bytes.
+	LayerMediaType string
+	Layer          []byte
+	// Annotations are the manifest's annotations.
+	Annotations map[string]string
+}
+
+// PushReferrer stores r as a referrer manifest of the manifest dgst of
+// repoName (subject = dgst) and makes sure listings show it: through the
+// referrers API, reading it back until it stays listed (confirmListed),
+// or, where the registry has none, by adding it to the referrers tag
+// schema index safely against concurrent writers (addToReferrersIndex).
+// It returns the referrer's descriptor (with artifactType and
+// annotations, as an index lists it). Registry refusals are returned
+// wrapped.
+func PushReferrer(ctx context.Context, opts RegistryOptions, repoName string, dgst digest.Digest, r Referrer) (ocispec.Descriptor, error) {
 	repo, err := opts.orasRepository(repoName)
 	if err != nil {
 		return ocispec.Descriptor{}, err
@@ -123,11 +161,11 @@ func pushBundle(ctx context.Context, opts RegistryOptions, repoName string, dgst
 		return ocispec.Descriptor{}, fmt.Errorf("resolving the subject %s@%s: %w", repoName, dgst, err)
 	}
 	cfg := content.NewDescriptorFromBytes(ocispec.MediaTypeEmptyJSON, emptyConfig)
-	layer := content.NewDescriptorFromBytes(BundleMediaType, bundle)
+	layer := content.NewDescriptorFromBytes(r.LayerMediaType, r.Layer)
 	for _, b := range []struct {
 		d ocispec.Descriptor
 		p []byte
-	}{{cfg, emptyConfig}, {layer, bundle}} {
+	}{{cfg, emptyConfig}, {layer, r.Layer}} {
 		if ok, err := repo.Exists(ctx, b.d); err == nil && ok {
 			continue
 		}
@@ -135,28 +173,21 @@ func pushBundle(ctx context.Context, opts RegistryOptions, repoName string, dgst
 			return ocispec.Descriptor{}, fmt.Errorf("uploading blob %s to %s: %w", b.d.Digest, repoName, err)
 		}
 	}
-	ann := map[string]string{
-		AnnotationCreated:             time.Now().UTC().Format(time.RFC3339),
-		AnnotationBundleContent:       "dsse-envelope",
-		AnnotationBundlePredicateType: predicateType,
-	}
-	for k, v := range extra {
-		ann[k] = v
-	}
+	ann := r.Annotations
 	cfgWithType := cfg
-	cfgWithType.ArtifactType = BundleMediaType // as cosign writes it
+	cfgWithType.ArtifactType = r.ConfigArtifactType
 	m := referrerManifest{
 		SchemaVersion: 2, MediaType: ocispec.MediaTypeImageManifest,
 		Config: cfgWithType, Layers: []ocispec.Descriptor{layer}, Annotations: ann,
 		Subject:      &ocispec.Descriptor{MediaType: subject.MediaType, Digest: subject.Digest, Size: subject.Size},
-		ArtifactType: BundleMediaType,
+		ArtifactType: r.ArtifactType,
 	}
 	raw, err := json.Marshal(m)
 	if err != nil {
 		return ocispec.Descriptor{}, err
 	}
 	desc := content.NewDescriptorFromBytes(ocispec.MediaTypeImageManifest, raw)
-	desc.ArtifactType, desc.Annotations = BundleMediaType, ann
+	desc.ArtifactType, desc.Annotations = r.ArtifactType, ann
 	// Our own index upkeep below replaces oras-go's, which neither reads
 	// back nor retries, and deletes the index it replaced (which can
 	// delete the tag another writer has just pointed at the same index).

@@ -160,12 +160,13 @@ func New(cl *modelreg.Client, opts Options) (*Server, error) {
 	s.mux.HandleFunc("GET /api/history", s.api(s.historyFromRequest))
 	s.mux.HandleFunc("GET /compare", s.page("compare", s.compareFromRequest))
 	s.mux.HandleFunc("GET /api/compare", s.api(s.compareFromRequest))
+	s.mux.HandleFunc("GET /assets/{file}", serveAsset)
 	return s, nil
 }
 
 // ServeHTTP serves the pages and the API.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'")
+	w.Header().Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; img-src 'self'")
 	s.mux.ServeHTTP(w, r)
 }
 
@@ -376,6 +377,8 @@ type VersionDetail struct {
 	Card *Card `json:"card,omitempty"`
 	// Approvals are the verified approval attestations of this digest.
 	Approvals []modelreg.Approval `json:"approvals"`
+	// LineageGraph is upstream and downstream lineage (ui/lineage.go).
+	LineageGraph *VersionLineage `json:"lineageGraph"`
 }
 
 // File is one file of a version with its ModelPack role.
@@ -405,6 +408,7 @@ func (s *Server) Version(ctx context.Context, repo, v string) (*VersionDetail, e
 	cp := *d
 	cp.Version = name
 	cp.Badges = s.badges(d, h)
+	cp.LineageGraph = s.lineage(ctx, repo, dg)
 	cp.Promotions = []modelreg.HistoryRecord{}
 	for _, a := range h.Aliases {
 		for _, r := range a.Records {

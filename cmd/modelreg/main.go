@@ -83,6 +83,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			uiCommand(),
 			diffCommand(),
 			searchCommand(),
+			lineageCommand(),
 		},
 		ExitErrHandler: func(*cli.Context, error) {},
 		OnUsageError:   onUsage,

@@ -40,6 +40,8 @@ func pushCommand() *cli.Command {
 			&cli.IntFlag{Name: "concurrency", Value: oci.DefaultConcurrency, Usage: "files uploaded at once"},
 			&cli.BoolFlag{Name: "follow-external-links", Usage: "push the files that symbolic links leaving DIR point at (refused by default)"},
 			&cli.BoolFlag{Name: "allow-credentials", Usage: "push files that look like credentials (.env, .netrc, private keys, docker auths; refused by default)"},
+			&cli.BoolFlag{Name: "no-links", Usage: "write no lineage link referrers into the dataset and parent repositories (`modelreg lineage backfill` writes them later)"},
+			&cli.StringFlag{Name: "key", Usage: "cosign private key `FILE` that signs the lineage links (password from COSIGN_PASSWORD)"},
 			&cli.StringFlag{Name: "chunk-size", EnvVars: []string{"MODELREG_CHUNK_SIZE"}, Usage: "upload files in chunks of at most `SIZE` (e.g. 64MiB), for a registry or proxy that limits request bodies (default: the rest of a file in one chunk)"},
 		},
 		Action: func(c *cli.Context) error {
@@ -64,6 +66,12 @@ func pushCommand() *cli.Command {
 					return usageError{fmt.Errorf("--chunk-size (or MODELREG_CHUNK_SIZE): %w", err)}
 				}
 			}
+			var linkPassword []byte
+			if c.String("key") != "" {
+				if linkPassword, err = password(); err != nil {
+					return err
+				}
+			}
 			cl, err := client(c)
 			if err != nil {
 				return err
@@ -82,6 +90,9 @@ func pushCommand() *cli.Command {
 				FollowExternalLinks: c.Bool("follow-external-links"),
 				AllowCredentials:    c.Bool("allow-credentials"),
 				ChunkSize:           chunk,
+				NoLinks:             c.Bool("no-links"),
+				LinkKeyPath:         c.String("key"),
+				LinkKeyPassword:     linkPassword,
 			})
 			if bars != nil {
 				bars.Wait()
@@ -91,6 +102,12 @@ func pushCommand() *cli.Command {
 			}
 			for _, w := range res.Warnings {
 				fmt.Fprintf(c.App.ErrWriter, "warning: %s\n", w)
+			}
+			for _, l := range res.Links {
+				if l.Status == modelreg.LinkFailed {
+					fmt.Fprintf(c.App.ErrWriter, "warning: the lineage link was not written into the repository of %s %s: %s; the version is pushed, and `%s` writes the link later\n",
+						l.Relation, l.Subject, l.Error, l.Backfill)
+				}
 			}
 			if asJSON {
 				return printJSON(c.App.Writer, res)
@@ -106,6 +123,13 @@ func pushCommand() *cli.Command {
 				len(res.Files), res.BlobsUploaded, res.BlobsSkipped, size.Format(res.BytesUploaded))
 			if res.BlobsDeduplicated > 0 {
 				fmt.Fprintf(w, "          %d with the bytes of another file, sent once\n", res.BlobsDeduplicated)
+			}
+			if len(res.Links) > 0 {
+				n := map[string]int{}
+				for _, l := range res.Links {
+					n[l.Status]++
+				}
+				fmt.Fprintf(w, "  lineage links: %d written, %d present, %d failed\n", n[modelreg.LinkWritten], n[modelreg.LinkPresent], n[modelreg.LinkFailed])
 			}
 			fmt.Fprintf(w, "  skipped: %d\n", res.SkippedCount)
 			for _, s := range res.Skipped {
