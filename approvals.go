@@ -3,10 +3,8 @@ package modelreg
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 
 	"github.com/modelreg/modelreg/mediatypes"
-	"github.com/modelreg/modelreg/signing"
 )
 
 // Approval is one verified approval attestation of a version (predicate
@@ -26,25 +24,8 @@ type Approval struct {
 // empty. Errors are for bad references, key files and registry failures.
 func (c *Client) Approvals(ctx context.Context, refStr string, opts InspectOptions) ([]Approval, error) {
 	out := []Approval{}
-	if len(opts.Keys) == 0 {
-		return out, nil
-	}
-	keys, err := loadPublicKeys(opts.Keys)
-	if err != nil {
-		return nil, err
-	}
-	_, pinned, _, err := c.resolve(ctx, refStr)
-	if err != nil {
-		return nil, err
-	}
-	atts, err := signing.VerifyAttestations(ctx, pinned.Name(), pinned.Digest, keys, c.signingOptions(pinned))
-	if err != nil {
-		return nil, fmt.Errorf("reading the approvals of %s: %w", pinned, err)
-	}
+	pinned, atts, err := c.trustedAttestations(ctx, refStr, opts, mediatypes.PredicateApproval, "approvals")
 	for _, a := range atts {
-		if a.PredicateType != mediatypes.PredicateApproval {
-			continue
-		}
 		var ap Approval
 		if err := json.Unmarshal(a.Predicate, &ap.ApprovalPredicate); err != nil {
 			continue
@@ -55,5 +36,5 @@ func (c *Client) Approvals(ctx context.Context, refStr string, opts InspectOptio
 		ap.KeyID = a.KeyID
 		out = append(out, ap)
 	}
-	return out, nil
+	return out, err
 }
