@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bufio"
 	"crypto/rand"
 	"encoding/hex"
 	"net"
@@ -9,10 +8,7 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
-	"os"
-	"os/exec"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -205,60 +201,10 @@ func TestServeUI(t *testing.T) {
 // dashboard's base URL from what it prints; the test's cleanup stops it.
 func startServeUI(t *testing.T, c *cli, args ...string) (regHost, base string) {
 	t.Helper()
-	needModelreg(t)
-	cmd := exec.Command(modelregBin, append([]string{"serve", "--addr", "127.0.0.1:0", "--ui", "--ui-addr", "127.0.0.1:0"}, args...)...)
-	cmd.Dir, cmd.Env, cmd.SysProcAttr = c.dir, c.env, childAttr()
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
+	got := startPrinting(t, c, append([]string{"serve", "--addr", "127.0.0.1:0", "--ui", "--ui-addr", "127.0.0.1:0"}, args...),
+		`listening on (\S+),`, `dashboard at (http://\S+)/`)
+	if _, _, err := net.SplitHostPort(got[0]); err != nil {
+		t.Fatalf("registry address %q: %v", got[0], err)
 	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(stopTimeout):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-	})
-	regRE, uiRE := regexp.MustCompile(`listening on (\S+),`), regexp.MustCompile(`dashboard at (http://\S+)/`)
-	found := make(chan [2]string, 1)
-	var log strings.Builder
-	go func() {
-		var got [2]string
-		sent := false
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			log.WriteString(sc.Text() + "\n")
-			if m := regRE.FindStringSubmatch(sc.Text()); m != nil {
-				got[0] = m[1]
-			}
-			if m := uiRE.FindStringSubmatch(sc.Text()); m != nil {
-				got[1] = m[1]
-			}
-			if got[0] != "" && got[1] != "" && !sent {
-				found <- got
-				sent = true
-			}
-		}
-		close(found)
-	}()
-	select {
-	case got, ok := <-found:
-		if !ok {
-			t.Fatalf("modelreg serve --ui exited before listening:\n%s", log.String())
-		}
-		if _, _, err := net.SplitHostPort(got[0]); err != nil {
-			t.Fatalf("registry address %q: %v", got[0], err)
-		}
-		return got[0], got[1]
-	case <-time.After(readyTimeout):
-		t.Fatalf("modelreg serve --ui did not print both addresses within %s", readyTimeout)
-	}
-	return "", ""
+	return got[0], got[1]
 }

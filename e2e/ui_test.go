@@ -317,8 +317,18 @@ func TestUIDashboard(t *testing.T) {
 // base URL from the address it prints; the test's cleanup stops it.
 func startUI(t *testing.T, c *cli, args ...string) string {
 	t.Helper()
+	return startPrinting(t, c, append([]string{"ui", "--addr", "127.0.0.1:0"}, args...), `dashboard at (http://\S+)/`)[0]
+}
+
+// startPrinting starts modelreg with args, waits until its stderr has
+// matched each pattern (the first submatch of each, in order of patterns,
+// is returned) and stops it with SIGINT (then SIGKILL after stopTimeout)
+// in the test's cleanup. The test fails if modelreg exits first, with its
+// stderr, or prints not all within readyTimeout.
+func startPrinting(t *testing.T, c *cli, args []string, patterns ...string) []string {
+	t.Helper()
 	needModelreg(t)
-	cmd := exec.Command(modelregBin, append([]string{"ui", "--addr", "127.0.0.1:0"}, args...)...)
+	cmd := exec.Command(modelregBin, args...)
 	cmd.Dir, cmd.Env, cmd.SysProcAttr = c.dir, c.env, childAttr()
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
@@ -338,28 +348,40 @@ func startUI(t *testing.T, c *cli, args ...string) string {
 			<-done
 		}
 	})
-	found := make(chan string, 1)
+	res := make([]*regexp.Regexp, len(patterns))
+	for i, p := range patterns {
+		res[i] = regexp.MustCompile(p)
+	}
+	found := make(chan []string, 1)
 	var log strings.Builder
 	go func() {
+		got, left, sent := make([]string, len(res)), len(res), false
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
 			log.WriteString(sc.Text() + "\n")
-			if m := regexp.MustCompile(`dashboard at (http://\S+)/`).FindStringSubmatch(sc.Text()); m != nil {
-				found <- m[1]
+			for i, re := range res {
+				if m := re.FindStringSubmatch(sc.Text()); m != nil && got[i] == "" {
+					got[i] = m[1]
+					left--
+				}
+			}
+			if left == 0 && !sent {
+				found <- got
+				sent = true
 			}
 		}
 		close(found)
 	}()
 	select {
-	case u, ok := <-found:
+	case got, ok := <-found:
 		if !ok {
-			t.Fatalf("modelreg ui exited before listening:\n%s", log.String())
+			t.Fatalf("modelreg %s exited before listening:\n%s", args[0], log.String())
 		}
-		return u
+		return got
 	case <-time.After(readyTimeout):
-		t.Fatalf("modelreg ui did not print its address within %s", readyTimeout)
+		t.Fatalf("modelreg %s did not print %q within %s", args[0], patterns, readyTimeout)
 	}
-	return ""
+	return nil
 }
 
 // artifactDir is where the screenshots go: t.ArtifactDir (kept with go
