@@ -225,9 +225,20 @@ func TestMirrorPullThroughCache(t *testing.T) {
 	var mirrored []string
 	t.Run("eight concurrent verified pulls, cold cache", func(t *testing.T) {
 		atOrigin, atMirror := round(t)
+		files := map[string]bool{}
+		for _, f := range pushed.Files {
+			files[f.Digest] = true
+		}
 		for d := range atMirror {
 			mirrored = append(mirrored, d)
-			if n := atOrigin[d]; n < 1 || n > pulls {
+			n := atOrigin[d]
+			switch {
+			case files[d] && n != 1:
+				// The pullers share a cache folder (p.c.env): one warms
+				// the mirror while the others wait on the blob's lock.
+				t.Errorf("the origin served file blob %s %d times for %d pulls through the mirror, want 1 (the pullers on one machine coordinate per blob)", d, n, pulls)
+			case n < 1 || n > pulls:
+				// The config is read with the manifest, uncoordinated.
 				t.Errorf("the origin served blob %s %d times for %d pulls through the mirror, want 1 to %d", d, n, pulls, pulls)
 			}
 		}
