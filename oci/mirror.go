@@ -276,8 +276,10 @@ func FetchModelMirrored(ctx context.Context, mirrors []*remote.Repository, repo 
 // cancelled context ends the download.
 func (t *transferClient) downloadMirrored(ctx context.Context, desc ocispec.Descriptor, out *os.File, fp FileProgress) error {
 	var lock *mirrorLock
-	if len(t.opts.Mirrors) > 0 && t.opts.Cache.Dir != "" {
+	if len(t.opts.Mirrors) > 0 && t.opts.Cache.Dir != "" && desc.Size >= t.opts.Cache.MinSize {
 		// One puller on this machine warms the mirrors; see mirrorLock.
+		// Blobs under the digest cache's MinSize (1 MiB) are not worth a
+		// lock file each.
 		lock, _ = lockMirrorBlob(ctx, filepath.Join(filepath.Dir(t.opts.Cache.Dir), "mirror-locks"), desc.Digest, mirrorLockWait(desc.Size))
 	}
 	defer lock.release()
