@@ -305,7 +305,9 @@ func (b *bench) runFanout(m *model) error {
 			args = append(args, "--mirror", counter.Addr()+"="+mirror)
 		}
 		c := exec.Command(b.cfg.modelreg, args...)
-		c.Env = append(os.Environ(), "DOCKER_CONFIG="+docker, "MODELREG_CACHE_DIR="+filepath.Join(dir, "cache", fmt.Sprintf("%s-%d", name, i)))
+		// The pullers of one row share a cache folder, as pullers on one
+		// machine do: through a mirror they coordinate per blob there.
+		c.Env = append(os.Environ(), "DOCKER_CONFIG="+docker, "MODELREG_CACHE_DIR="+filepath.Join(dir, "cache", name))
 		return c
 	}
 	b.logf("fan-out: pushing the large model to %s", originKind)
