@@ -269,6 +269,8 @@ type fanoutRow struct {
 	// rssSum adds up the pullers' peak RSS (an upper bound of what they
 	// held at once); rssMax is the largest one's.
 	rssSum, rssMax int64 // KiB
+	// modelBytes is the size of the model pulled (its files).
+	modelBytes int64
 }
 
 // runFanout pulls the large model with cfg.fanout concurrent `modelreg
@@ -318,7 +320,7 @@ func (b *bench) runFanout(m *model) error {
 	}
 	// together runs n pullers at once and returns the row.
 	together := func(name string, n int, mirror string) (fanoutRow, error) {
-		row := fanoutRow{name: name, pullers: n}
+		row := fanoutRow{name: name, pullers: n, modelBytes: m.bytes}
 		counter.ResetStats()
 		syscall.Sync()
 		samples := make([]sample, n)
