@@ -34,8 +34,13 @@ GO_FILES = $(shell find . -name '*.go' -not -path './.git/*' -not -path './.tool
 
 .PHONY: build tools test unit e2e lint demo bench race fuzz image
 
+# urfave_cli_no_docs drops urfave/cli's man/markdown writers (we never call
+# them) and with them go-md2man and blackfriday's package init at every
+# start-up.
+BUILD_TAGS := urfave_cli_no_docs
+
 build:
-	$(GO) build -o bin/modelreg ./cmd/modelreg
+	$(GO) build -tags $(BUILD_TAGS) -o bin/modelreg ./cmd/modelreg
 
 tools: $(TOOLS) $(COSIGN3)
 
@@ -136,7 +141,7 @@ IMAGE_CONTEXT ?= bin/image
 VERSION_PKG := github.com/modelreg/modelreg/internal/version
 image:
 	rm -rf $(IMAGE_CONTEXT) && mkdir -p $(IMAGE_CONTEXT)
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w -X $(VERSION_PKG).Version=$(VERSION) -X $(VERSION_PKG).Commit=$(COMMIT)" \
+	CGO_ENABLED=0 $(GO) build -trimpath -tags $(BUILD_TAGS) -ldflags "-s -w -X $(VERSION_PKG).Version=$(VERSION) -X $(VERSION_PKG).Commit=$(COMMIT)" \
 		-o $(IMAGE_CONTEXT)/modelreg ./cmd/modelreg
 	cp /etc/ssl/certs/ca-certificates.crt deploy/image/passwd deploy/image/group $(IMAGE_CONTEXT)/
 	podman build --pull=never --layers=false -f deploy/Containerfile -t $(IMAGE) \

@@ -72,7 +72,7 @@ func (c *Client) History(ctx context.Context, repoStr, alias string, opts Histor
 			return nil, err
 		}
 		vs, as, m = opts.Tags.state()
-	} else if vs, as, m, err = tagState(ctx, repo); err != nil {
+	} else if vs, as, m, _, err = tagState(ctx, repo); err != nil {
 		return nil, err
 	}
 	if len(vs) == 0 && len(as) == 0 {

@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/opencontainers/go-digest"
@@ -83,13 +84,13 @@ type PromotionRecord struct {
 }
 
 // attTag matches cosign's attestation tags, sha256-<hex>.att.
-var attTag = regexp.MustCompile(`^sha256-([0-9a-f]{64})\.att$`)
+var attTag = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^sha256-([0-9a-f]{64})\.att$`) })
 
 // attestedDigests returns the digests that carry a cosign attestation tag.
 func attestedDigests(tags []string) []digest.Digest {
 	var ds []digest.Digest
 	for _, t := range tags {
-		if m := attTag.FindStringSubmatch(t); m != nil {
+		if m := attTag().FindStringSubmatch(t); m != nil {
 			ds = append(ds, digest.NewDigestFromEncoded(digest.SHA256, m[1]))
 		}
 	}
@@ -98,7 +99,7 @@ func attestedDigests(tags []string) []digest.Digest {
 
 // referrersTag matches the referrers tag schema (sha256-<hex>) and
 // cosign's signature and SBOM tags, none of which names a model version.
-var referrersTag = regexp.MustCompile(`^sha256-([0-9a-f]{64})(\.[a-z]+)?$`)
+var referrersTag = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^sha256-([0-9a-f]{64})(\.[a-z]+)?$`) })
 
 // recordCandidates returns the digests that may carry promotion records:
 // those with a cosign .att tag (records of earlier releases) or a
@@ -119,7 +120,7 @@ func recordCandidates(ctx context.Context, repo *remote.Repository, tags []strin
 	}
 	var other []string
 	for _, t := range tags {
-		if m := referrersTag.FindStringSubmatch(t); m != nil {
+		if m := referrersTag().FindStringSubmatch(t); m != nil {
 			if m[2] == "" {
 				add(digest.NewDigestFromEncoded(digest.SHA256, m[1]))
 			}
@@ -179,7 +180,7 @@ func (c *Client) promotionRecordsIn(ctx context.Context, repo *remote.Repository
 		tags, att = snap.Tags, map[string]bool{}
 		_, _, known = snap.state()
 		for _, t := range tags {
-			if strings.HasSuffix(t, ".att") || referrersTag.MatchString(t) {
+			if strings.HasSuffix(t, ".att") || referrersTag().MatchString(t) {
 				att[t] = true // cosign .att tags and referrers indexes
 			}
 		}

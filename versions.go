@@ -71,32 +71,34 @@ func tagMap(ctx context.Context, repo *remote.Repository, tags []string) (map[st
 }
 
 // tagState returns the version tags (sorted by N) and alias tags of repo,
-// and what each resolves to now.
-func tagState(ctx context.Context, repo *remote.Repository) (versions, aliases []string, m map[string]digest.Digest, err error) {
-	tags, err := oci.ListTags(ctx, repo)
+// and what each resolves to now; found is false when the registry says
+// the repository does not exist (404 on its tag list).
+func tagState(ctx context.Context, repo *remote.Repository) (versions, aliases []string, m map[string]digest.Digest, found bool, err error) {
+	tags, found, err := oci.ListTagsFound(ctx, repo)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, false, err
 	}
 	versions, aliases = oci.VersionTags(tags), oci.AliasTags(tags)
 	m, err = tagMap(ctx, repo, append(append([]string(nil), versions...), aliases...))
-	return versions, aliases, m, err
+	return versions, aliases, m, found, err
 }
 
 // Versions lists the model versions (vN tags) of repository repoStr
 // (HOST/REPO), oldest first, each with the aliases that point at it. A
-// repository without any tag is an error wrapping errdef.ErrNotFound, as
-// with `oras repo tags`: registries answer a missing repository with 404
-// NAME_UNKNOWN or with an empty list, and neither is a model.
+// repository the registry does not know (404 NAME_UNKNOWN on its tag
+// list) is an error wrapping errdef.ErrNotFound; one that exists with no
+// version tag (blobs or untagged manifests only) lists no versions, as
+// `oras repo tags` lists nothing and exits 0.
 func (c *Client) Versions(ctx context.Context, repoStr string) (*VersionList, error) {
 	ref, repo, err := c.openRepo(repoStr)
 	if err != nil {
 		return nil, err
 	}
-	vs, as, m, err := tagState(ctx, repo)
+	vs, as, m, found, err := tagState(ctx, repo)
 	if err != nil {
 		return nil, err
 	}
-	if len(vs) == 0 && len(as) == 0 {
+	if !found {
 		return nil, repositoryNotFound(ref)
 	}
 	res := &VersionList{Repository: ref.Name(), Versions: []VersionInfo{}}
@@ -116,25 +118,27 @@ func (c *Client) Versions(ctx context.Context, repoStr string) (*VersionList, er
 	return res, nil
 }
 
-// repositoryNotFound is the error of a repository with no tags at all.
+// repositoryNotFound is the error of a repository the registry does not
+// know, or (history, snapshot) one with no tags at all.
 func repositoryNotFound(ref oci.Reference) error {
 	return fmt.Errorf("repository %s: %w: the registry lists no tags for it; check the name (`modelreg push` creates it)", ref.Name(), errdef.ErrNotFound)
 }
 
 // Aliases lists the aliases of repository repoStr with the digest and
 // version each points at (version "" when the digest has no version tag).
-// A repository without any tag is an error wrapping errdef.ErrNotFound, as
-// with Versions.
+// A repository the registry does not know is an error wrapping
+// errdef.ErrNotFound, an existing one without aliases lists none, as with
+// Versions.
 func (c *Client) Aliases(ctx context.Context, repoStr string) (*AliasList, error) {
 	ref, repo, err := c.openRepo(repoStr)
 	if err != nil {
 		return nil, err
 	}
-	vs, as, m, err := tagState(ctx, repo)
+	vs, as, m, found, err := tagState(ctx, repo)
 	if err != nil {
 		return nil, err
 	}
-	if len(vs) == 0 && len(as) == 0 {
+	if !found {
 		return nil, repositoryNotFound(ref)
 	}
 	byDigest := map[digest.Digest]string{}

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -210,7 +211,7 @@ func Parse(file string, data []byte, getenv func(string) (string, bool)) (*Confi
 }
 
 // yamlLine matches the location yaml.v3 puts in its syntax errors.
-var yamlLine = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
+var yamlLine = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`) })
 
 func (l *loader) load(data []byte) *Config {
 	cfg := &Config{File: l.name}
@@ -222,7 +223,7 @@ func (l *loader) load(data []byte) *Config {
 			return cfg
 		}
 		msg, line := err.Error(), 0
-		if m := yamlLine.FindStringSubmatch(strings.TrimPrefix(msg, "yaml: ")); m != nil {
+		if m := yamlLine().FindStringSubmatch(strings.TrimPrefix(msg, "yaml: ")); m != nil {
 			line, _ = strconv.Atoi(m[1])
 			msg = m[2]
 		}
@@ -324,7 +325,7 @@ func (l *loader) automation(n *yaml.Node, field string) (Automation, bool) {
 	}
 	before := len(l.errs)
 	if v, ok := l.required(n, f, field, "name"); ok {
-		if !nameRE.MatchString(v) {
+		if !nameRE().MatchString(v) {
 			l.errorf(f["name"], field+".name", "%q: use letters, digits, '.', '_' and '-' (it names the delivery queue)", v)
 		}
 		a.Name = v
@@ -414,7 +415,7 @@ func (l *loader) automation(n *yaml.Node, field string) (Automation, bool) {
 	return a, len(l.errs) == before
 }
 
-var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
+var nameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`) })
 
 func (l *loader) chat(f map[string]*yaml.Node, field, key string) *Chat {
 	n, ok := f[key]

@@ -269,6 +269,8 @@ type fanoutRow struct {
 	// rssSum adds up the pullers' peak RSS (an upper bound of what they
 	// held at once); rssMax is the largest one's.
 	rssSum, rssMax int64 // KiB
+	// modelBytes is the size of the model pulled (its files).
+	modelBytes int64
 }
 
 // runFanout pulls the large model with cfg.fanout concurrent `modelreg
@@ -305,7 +307,9 @@ func (b *bench) runFanout(m *model) error {
 			args = append(args, "--mirror", counter.Addr()+"="+mirror)
 		}
 		c := exec.Command(b.cfg.modelreg, args...)
-		c.Env = append(os.Environ(), "DOCKER_CONFIG="+docker, "MODELREG_CACHE_DIR="+filepath.Join(dir, "cache", fmt.Sprintf("%s-%d", name, i)))
+		// The pullers of one row share a cache folder, as pullers on one
+		// machine do: through a mirror they coordinate per blob there.
+		c.Env = append(os.Environ(), "DOCKER_CONFIG="+docker, "MODELREG_CACHE_DIR="+filepath.Join(dir, "cache", name))
 		return c
 	}
 	b.logf("fan-out: pushing the large model to %s", originKind)
@@ -316,7 +320,7 @@ func (b *bench) runFanout(m *model) error {
 	}
 	// together runs n pullers at once and returns the row.
 	together := func(name string, n int, mirror string) (fanoutRow, error) {
-		row := fanoutRow{name: name, pullers: n}
+		row := fanoutRow{name: name, pullers: n, modelBytes: m.bytes}
 		counter.ResetStats()
 		syscall.Sync()
 		samples := make([]sample, n)

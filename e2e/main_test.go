@@ -102,7 +102,7 @@ func buildModelreg(dir string) (string, error) {
 	out := filepath.Join(dir, "modelreg")
 	ctx, cancel := context.WithTimeout(context.Background(), buildTimeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, goBin, "build", "-o", out, "./cmd/modelreg")
+	cmd := exec.CommandContext(ctx, goBin, "build", "-tags", "urfave_cli_no_docs", "-o", out, "./cmd/modelreg")
 	cmd.Dir = repoRoot
 	cmd.SysProcAttr = childAttr()
 	combined, err := cmd.CombinedOutput()

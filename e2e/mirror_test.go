@@ -2,17 +2,22 @@ package e2e
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -225,9 +230,20 @@ func TestMirrorPullThroughCache(t *testing.T) {
 	var mirrored []string
 	t.Run("eight concurrent verified pulls, cold cache", func(t *testing.T) {
 		atOrigin, atMirror := round(t)
+		files := map[string]bool{}
+		for _, f := range pushed.Files {
+			files[f.Digest] = f.Size >= 1<<20 // smaller blobs take no lock (the digest cache's MinSize)
+		}
 		for d := range atMirror {
 			mirrored = append(mirrored, d)
-			if n := atOrigin[d]; n < 1 || n > pulls {
+			n := atOrigin[d]
+			switch {
+			case files[d] && n != 1:
+				// The pullers share a cache folder (p.c.env): one warms
+				// the mirror while the others wait on the blob's lock.
+				t.Errorf("the origin served file blob %s (1 MiB or more) %d times for %d pulls through the mirror, want 1 (the pullers on one machine coordinate per blob)", d, n, pulls)
+			case n < 1 || n > pulls:
+				// The config is read with the manifest, uncoordinated.
 				t.Errorf("the origin served blob %s %d times for %d pulls through the mirror, want 1 to %d", d, n, pulls, pulls)
 			}
 		}
@@ -240,6 +256,60 @@ func TestMirrorPullThroughCache(t *testing.T) {
 				t.Errorf("the origin served blob %s %d times with the mirror's cache warm, want 0", d, n)
 			}
 		}
+	})
+
+	// A process that holds a file blob's lock and is killed with SIGKILL
+	// (here flock(1), taking the same flock(2) lock a puller takes) does
+	// not block a puller waiting on it: the kernel drops the lock with
+	// the process. The pull is checked to be waiting first, so the test
+	// fails if pulls stop taking the lock.
+	t.Run("a lock holder killed with SIGKILL does not block the others", func(t *testing.T) {
+		flockBin, err := exec.LookPath("flock")
+		if err != nil {
+			t.Fatalf("flock(1) (util-linux) not found: %v", err)
+		}
+		cache := t.TempDir()
+		locks := filepath.Join(cache, "mirror-locks")
+		if err := os.MkdirAll(locks, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		big := slices.MaxFunc(pushed.Files, func(a, b fileJSON) int { return cmp.Compare(a.Size, b.Size) })
+		blob := strings.Replace(big.Digest, ":", "-", 1)
+		holder := exec.Command(flockBin, "-o", filepath.Join(locks, blob+".lock"), "sleep", "300")
+		if err := holder.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer holder.Process.Kill()
+		time.Sleep(200 * time.Millisecond) // flock(1) takes the lock
+		dir := filepath.Join(t.TempDir(), "deploy")
+		env := append(append([]string{}, p.c.env...), "MODELREG_CACHE_DIR="+cache)
+		done := make(chan struct{})
+		var res result
+		var rerr error
+		go func() {
+			defer close(done)
+			res, rerr = runCommand(p.c.dir, env, modelregBin, "pull", p.ref(":production"), dir, "--policy", pol, "--key", p.pub("release"), "--mirror", mirrorCount.host)
+		}()
+		select {
+		case <-done:
+			t.Fatalf("the pull finished while another process held the lock of blob %s: pulls through a mirror do not take it\n%s", big.Digest, res)
+		case <-time.After(2 * time.Second):
+		}
+		if err := holder.Process.Signal(syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		_ = holder.Wait()
+		start := time.Now()
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			t.Fatalf("the pull still waits 30 s after the lock holder was killed")
+		}
+		t.Logf("the pull finished %s after the lock holder was killed", time.Since(start).Round(time.Millisecond))
+		if rerr != nil || res.code != exitOK {
+			t.Fatalf("pull: %v\n%s", rerr, res)
+		}
+		assertSameFiles(t, src, dir)
 	})
 
 	t.Run("a mirror that is down is passed over", func(t *testing.T) {

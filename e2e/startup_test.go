@@ -5,6 +5,7 @@ import (
 	"os/exec"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -36,5 +37,42 @@ func TestStartupComputesNoHash(t *testing.T) {
 	// version allocates under 100 bytes.
 	if bytes >= 1024 {
 		t.Errorf("olareg/config init allocated %d bytes (%s ms): it computes its bcrypt hash at start-up again; see third_party/olareg/PATCHES.md", bytes, m[1])
+	}
+}
+
+// TestStartupOurInitsAllocateLittle runs `modelreg version` with
+// GODEBUG=inittrace=1 and checks that no package of this module allocates
+// more than 8 KiB at init: regexps with counted repetitions ({0,127}
+// compiles to ~60 KB), CEL environments and the goldmark renderer are built
+// on first use (sync.OnceValue), not on every command. It also checks that
+// urfave/cli's man-page writer (go-md2man, blackfriday) is not linked: the
+// binary is built with -tags urfave_cli_no_docs. Bytes, not time, so a busy
+// machine cannot fail it.
+func TestStartupOurInitsAllocateLittle(t *testing.T) {
+	t.Parallel()
+	needModelreg(t)
+	cmd := exec.Command(modelregBin, "version")
+	cmd.Env = append(os.Environ(), "GODEBUG=inittrace=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("modelreg version: %v\n%s", err, out)
+	}
+	re := regexp.MustCompile(`(?m)^init (\S+) @\S+ ms, (\S+) ms clock, (\d+) bytes, (\d+) allocs$`)
+	ours := 0
+	for _, m := range re.FindAllStringSubmatch(string(out), -1) {
+		pkg := m[1]
+		if strings.Contains(pkg, "russross/blackfriday") || strings.Contains(pkg, "go-md2man") {
+			t.Errorf("%s is initialized at start-up: build with -tags urfave_cli_no_docs (see the Makefile's BUILD_TAGS)", pkg)
+		}
+		if !strings.HasPrefix(pkg, "github.com/modelreg/modelreg") {
+			continue
+		}
+		ours++
+		if b, _ := strconv.Atoi(m[3]); b > 8<<10 {
+			t.Errorf("init %s allocated %d bytes (%s ms): a package-level value is built at start-up; make it lazy (sync.OnceValue)", pkg, b, m[2])
+		}
+	}
+	if ours == 0 {
+		t.Fatalf("no init trace line of github.com/modelreg/modelreg in:\n%s", out)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"regexp"
 	"strconv"
+	"sync"
 	"sync/atomic"
 
 	lru "github.com/hashicorp/golang-lru/v2"
@@ -25,7 +26,9 @@ const (
 
 // byDigestPath matches the distribution-spec paths whose content is named
 // by its digest: /v2/<name>/manifests/<digest> and /v2/<name>/blobs/<digest>.
-var byDigestPath = regexp.MustCompile(`^/v2/.+/(manifests|blobs)/(sha256:[0-9a-f]{64}|sha512:[0-9a-f]{128})$`)
+var byDigestPath = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^/v2/.+/(manifests|blobs)/(sha256:[0-9a-f]{64}|sha512:[0-9a-f]{128})$`)
+})
 
 // readCache keeps GET and HEAD answers (200) of manifests and blobs
 // fetched by digest, keyed by URL: their content cannot change, so an entry
@@ -69,7 +72,7 @@ func (t *cachingTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 	if (req.Method != http.MethodGet && req.Method != http.MethodHead) || req.Header.Get("Range") != "" {
 		return t.next.RoundTrip(req)
 	}
-	m := byDigestPath.FindStringSubmatch(req.URL.Path)
+	m := byDigestPath().FindStringSubmatch(req.URL.Path)
 	if m == nil {
 		return t.next.RoundTrip(req)
 	}

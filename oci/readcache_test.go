@@ -23,7 +23,7 @@ type kindCounter struct {
 
 func (c *kindCounter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	k := r.Method + " tag"
-	if byDigestPath.MatchString(r.URL.Path) {
+	if byDigestPath().MatchString(r.URL.Path) {
 		k = r.Method + " digest"
 	}
 	c.mu.Lock()

@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/opencontainers/go-digest"
 	"oras.land/oras-go/v2/registry"
@@ -160,12 +161,12 @@ func IsLoopback(registryHost string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-var versionTag = regexp.MustCompile(`^v([1-9][0-9]{0,8})$`)
+var versionTag = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^v([1-9][0-9]{0,8})$`) })
 
 // VersionNumber returns N for a version tag "vN" (N ≥ 1, no leading zero),
 // and false for any other tag (an alias).
 func VersionNumber(tag string) (int, bool) {
-	m := versionTag.FindStringSubmatch(tag)
+	m := versionTag().FindStringSubmatch(tag)
 	if m == nil {
 		return 0, false
 	}
@@ -179,14 +180,14 @@ func VersionTag(n int) string { return "v" + strconv.Itoa(n) }
 // IsVersionTag reports whether tag has the form vN.
 func IsVersionTag(tag string) bool { _, ok := VersionNumber(tag); return ok }
 
-var aliasName = regexp.MustCompile(`^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$`)
+var aliasName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$`) })
 
 // ValidateAlias checks that name is a valid OCI tag that is not a version
 // tag (vN) and not a cosign or referrers-schema tag (sha256-...). Errors
 // wrap errdef.ErrInvalidInput.
 func ValidateAlias(name string) error {
 	switch {
-	case !aliasName.MatchString(name):
+	case !aliasName().MatchString(name):
 		return fmt.Errorf("%w: alias %q: must be a tag: letters, digits, '.', '_', '-', at most 128, not starting with '.' or '-'", errdef.ErrInvalidInput, name)
 	case IsVersionTag(name):
 		return fmt.Errorf("%w: alias %q looks like a version tag (vN); version tags are allocated by push and never move", errdef.ErrInvalidInput, name)

@@ -14,6 +14,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"syscall"
 
 	"github.com/go-git/go-git/v5/plumbing/format/gitignore"
@@ -359,7 +360,7 @@ func isLoop(err error) bool {
 // private key: keys sit at the start of the files that hold them.
 const credentialSniff = 64 << 10
 
-var pemPrivateKey = regexp.MustCompile(`-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----`)
+var pemPrivateKey = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----`) })
 
 // credentialKind says what kind of credential the file at p looks like,
 // or "": by its names (a link's and its target's) and its first bytes.
@@ -378,7 +379,7 @@ func credentialKind(p string, names []string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if pemPrivateKey.Match(head) {
+	if pemPrivateKey().Match(head) {
 		return "PEM private key", nil
 	}
 	if slices.ContainsFunc(names, func(n string) bool { return strings.EqualFold(n, "config.json") }) && bytes.Contains(head, []byte(`"auths"`)) {

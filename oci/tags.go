@@ -20,19 +20,27 @@ import (
 // ListTags returns every tag of the repository (all pages), or an empty
 // list for a repository that does not exist yet.
 func ListTags(ctx context.Context, repo *remote.Repository) ([]string, error) {
-	var tags []string
-	err := repo.Tags(ctx, "", func(page []string) error {
+	tags, _, err := ListTagsFound(ctx, repo)
+	return tags, err
+}
+
+// ListTagsFound is ListTags that also says whether the repository exists:
+// found is false when the registry answers the tag list with 404 (the
+// distribution spec's NAME_UNKNOWN), true when it answers a list, even an
+// empty one (a repository that holds blobs or untagged manifests only).
+func ListTagsFound(ctx context.Context, repo *remote.Repository) (tags []string, found bool, err error) {
+	err = repo.Tags(ctx, "", func(page []string) error {
 		tags = append(tags, page...)
 		return nil
 	})
 	if err != nil {
 		var er *errcode.ErrorResponse
 		if errors.Is(err, orasErrdef.ErrNotFound) || (errors.As(err, &er) && er.StatusCode == http.StatusNotFound) {
-			return nil, nil // a repository that does not exist yet has no tags
+			return nil, false, nil // a repository that does not exist yet has no tags
 		}
-		return nil, fmt.Errorf("listing tags of %s: %w", repo.Reference.Registry+"/"+repo.Reference.Repository, err)
+		return nil, false, fmt.Errorf("listing tags of %s: %w", repo.Reference.Registry+"/"+repo.Reference.Repository, err)
 	}
-	return tags, nil
+	return tags, true, nil
 }
 
 // VersionTags returns the version tags (vN) among tags, sorted by N.

@@ -16,6 +16,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	goccy "github.com/goccy/go-yaml"
@@ -29,7 +30,7 @@ import (
 var aliasFields = []string{"signatures", "annotations", "files", "attestations", "approvals", "requireAlias", "condition", "promoters"}
 
 // aliasName is the OCI distribution-spec tag grammar: an alias is a tag.
-var aliasName = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$`)
+var aliasName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$`) })
 
 // loadError is one problem in a policy file, located by line and field
 // path. It wraps errdef.ErrInvalidInput.
@@ -96,7 +97,7 @@ func (l *loader) err() error {
 }
 
 // yamlLine matches the location yaml.v3 puts in its syntax errors.
-var yamlLine = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
+var yamlLine = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`) })
 
 // yamlError reports a YAML syntax error with the file's name and line.
 //
@@ -122,7 +123,7 @@ func (l *loader) yamlError(data []byte, err error) {
 	}
 	for _, msg := range msgs {
 		line := 0
-		if m := yamlLine.FindStringSubmatch(msg); m != nil {
+		if m := yamlLine().FindStringSubmatch(msg); m != nil {
 			line, _ = strconv.Atoi(m[1])
 			msg = m[2]
 		}
@@ -178,7 +179,7 @@ func (l *loader) load(data []byte) *Policy {
 			continue
 		}
 		field := "aliases." + name
-		if !aliasName.MatchString(name) {
+		if !aliasName().MatchString(name) {
 			l.errorf(sec.key, field, "%q is not a valid alias name (a tag: letters, digits, '_', '.', '-'; at most 128 characters; not starting with '.' or '-')", name)
 		}
 		p.Aliases[name] = l.aliasRules(sec.val, field, name)
@@ -441,7 +442,7 @@ func (l *loader) requireAlias(n *yaml.Node, field, self string) []string {
 			at, itemField = n.Content[i], fmt.Sprintf("%s[%d]", field, i)
 		}
 		switch {
-		case !aliasName.MatchString(name):
+		case !aliasName().MatchString(name):
 			l.errorf(at, itemField, "%q is not a valid alias name", name)
 		case name == self:
 			l.errorf(at, itemField, "an alias cannot require itself")

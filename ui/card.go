@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"html/template"
+	"sync"
 
 	"github.com/yuin/goldmark"
 	"github.com/yuin/goldmark/extension"
@@ -31,7 +32,7 @@ type Card struct {
 
 // markdown renders CommonMark with the GitHub extensions (tables, task
 // lists, strikethrough, autolinks), never raw HTML.
-var markdown = goldmark.New(goldmark.WithExtensions(extension.GFM))
+var markdown = sync.OnceValue(func() goldmark.Markdown { return goldmark.New(goldmark.WithExtensions(extension.GFM)) })
 
 // card reads and renders the model card of repo@dg; nil when the version
 // has no README.md. Content addressed, so cached like a digest's detail.
@@ -59,7 +60,7 @@ func renderCard(mc *modelreg.ModelCard) (*Card, error) {
 		c.FrontMatter, body = string(fm), rest
 	}
 	var out bytes.Buffer
-	if err := markdown.Convert(body, &out); err != nil {
+	if err := markdown().Convert(body, &out); err != nil {
 		return nil, err
 	}
 	c.HTML = template.HTML(out.String()) // goldmark escaped text and dropped raw HTML
