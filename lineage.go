@@ -232,7 +232,7 @@ func (w *walker) versionOf(ctx context.Context, ref oci.Reference) string {
 	if !ok {
 		m = map[digest.Digest]string{}
 		if _, repo, err := w.c.openRepo(ref.Name()); err == nil {
-			if vs, _, tm, err := tagState(ctx, repo); err == nil {
+			if vs, _, tm, _, err := tagState(ctx, repo); err == nil {
 				for _, v := range vs {
 					if d, ok := tm[v]; ok {
 						if _, dup := m[d]; !dup {

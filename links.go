@@ -267,7 +267,7 @@ func (c *Client) Backfill(ctx context.Context, repos []string, opts BackfillOpti
 		if err != nil {
 			return res, err
 		}
-		vs, _, m, err := tagState(ctx, repo)
+		vs, _, m, _, err := tagState(ctx, repo)
 		if err != nil {
 			return res, err
 		}
