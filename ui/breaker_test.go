@@ -2,9 +2,11 @@ package ui
 
 import (
 	"encoding/json"
+	"html"
 	"math"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -85,5 +87,43 @@ func TestAPIRouterErrorsAreJSON(t *testing.T) {
 		if w.Code != http.StatusMethodNotAllowed {
 			t.Errorf("%s /: %d, want 405", m, w.Code)
 		}
+	}
+}
+
+// Every link the pages draw leads to a page that answers 200: the query
+// values are escaped once (html/template escapes them; escaping them
+// before as well gave repo=127.0.0.1%253A… and a 404 on every click).
+func TestPageLinksResolve(t *testing.T) {
+	cl, repo, _ := benchModel(t, 2)
+	s, err := New(cl, Options{Repositories: []string{repo}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	get := func(u string) (int, string) {
+		w := httptest.NewRecorder()
+		s.ServeHTTP(w, httptest.NewRequest(http.MethodGet, u, nil))
+		return w.Code, w.Body.String()
+	}
+	href := regexp.MustCompile(`href="(/[^"]*)"`)
+	seen := map[string]bool{}
+	todo := []string{"/"}
+	for len(todo) > 0 && len(seen) < 40 {
+		u := todo[0]
+		todo = todo[1:]
+		if seen[u] {
+			continue
+		}
+		seen[u] = true
+		code, body := get(u)
+		if code != http.StatusOK {
+			t.Errorf("GET %s: %d, want 200", u, code)
+			continue
+		}
+		for _, m := range href.FindAllStringSubmatch(body, -1) {
+			todo = append(todo, html.UnescapeString(m[1]))
+		}
+	}
+	if len(seen) < 4 {
+		t.Errorf("followed %d links (%v), want the model, version and history pages at least", len(seen), seen)
 	}
 }

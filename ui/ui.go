@@ -19,7 +19,6 @@ import (
 	"fmt"
 	"html/template"
 	"net/http"
-	"net/url"
 	"slices"
 	"sort"
 	"strconv"
@@ -835,7 +834,6 @@ var funcs = template.FuncMap{
 		return d
 	},
 	"bytes": size.Format,
-	"q":     url.QueryEscape,
 	"metric": func(m map[string]float64, k string) string {
 		v, ok := m[k]
 		if !ok {
