@@ -127,3 +127,25 @@ func TestPageLinksResolve(t *testing.T) {
 		t.Errorf("followed %d links (%v), want the model, version and history pages at least", len(seen), seen)
 	}
 }
+
+// The router's path-cleaning redirects stay on the dashboard: a Location
+// never starts with // or /\ (which browsers read as another host).
+func TestNoOpenRedirect(t *testing.T) {
+	cl, err := modelreg.New(modelreg.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(cl, Options{Repositories: []string{"registry.invalid/team/m"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, target := range []string{"//evil.example/", "///evil.example/x/..", "/.//evil.example", "/%5Cevil.example/..", "/\\evil.example/./",
+		"/./\\/evil.example", "/api/..//evil.example", "/assets/../..//evil.example", "/model/..//evil.example?repo=x"} {
+		w := httptest.NewRecorder()
+		s.ServeHTTP(w, httptest.NewRequest(http.MethodGet, target, nil))
+		loc := w.Header().Get("Location")
+		if strings.HasPrefix(loc, "//") || strings.HasPrefix(loc, "/\\") || strings.Contains(loc, "://") {
+			t.Errorf("GET %s: %d Location %q leaves the dashboard", target, w.Code, loc)
+		}
+	}
+}
