@@ -34,7 +34,8 @@ var byDigestPath = sync.OnceValue(func() *regexp.Regexp {
 // fetched by digest, keyed by URL: their content cannot change, so an entry
 // never expires, it is only evicted (least recently used first) to stay
 // under a byte budget. A body is kept only when it hashes to the digest of
-// its URL. Safe for concurrent use.
+// its URL, a HEAD answer only when its Docker-Content-Digest is that
+// digest. Safe for concurrent use.
 type readCache struct {
 	entries *lru.Cache[string, *cachedResponse]
 	size    atomic.Int64 // bytes of bodies held
@@ -86,7 +87,10 @@ func (t *cachingTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 		return resp, err
 	}
 	if req.Method == http.MethodHead {
-		if _, ok := t.cache.entries.Peek(key); !ok {
+		// A HEAD has no body to hash: it is kept only when the registry
+		// names the digest asked for, so a wrong answer is not believed
+		// after the registry answers right again.
+		if _, ok := t.cache.entries.Peek(key); !ok && resp.Header.Get("Docker-Content-Digest") == m[2] {
 			t.cache.entries.Add(key, &cachedResponse{header: resp.Header.Clone(), head: true})
 		}
 		return resp, nil

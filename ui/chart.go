@@ -67,7 +67,9 @@ func buildChart(rows []VersionRow, metrics []string, metric string) *Chart {
 	c := &Chart{Metric: metric, Metrics: metrics, Points: []ChartPoint{}, Width: chartWidth, Height: chartHeight,
 		X0: chartLeft, X1: chartWidth - chartRight, Y0: chartHeight - chartBottom, Y1: chartTop}
 	for i := len(rows) - 1; i >= 0; i-- {
-		if v, ok := rows[i].Metrics[metric]; ok {
+		// A value that is not finite cannot be placed on the axis (and
+		// JSON cannot carry it): it is left out.
+		if v, ok := rows[i].Metrics[metric]; ok && !math.IsNaN(v) && !math.IsInf(v, 0) {
 			c.Points = append(c.Points, ChartPoint{Version: rows[i].Version, Value: v, Label: strconv.FormatFloat(v, 'g', 4, 64)})
 		}
 	}
@@ -78,12 +80,15 @@ func buildChart(rows []VersionRow, metrics []string, metric string) *Chart {
 	for _, p := range c.Points {
 		lo, hi = min(lo, p.Value), max(hi, p.Value)
 	}
+	// The axis is computed on quarter values, so that a range near
+	// ±MaxFloat64 (hi-lo, or the padding) does not overflow to Inf.
+	lo, hi = lo/4, hi/4
 	pad := (hi - lo) * 0.1
 	if pad == 0 { // one point, or all equal: a band around the value
-		pad = math.Max(math.Abs(hi)*0.05, 0.01)
+		pad = math.Max(math.Abs(hi)*0.05, 0.0025)
 	}
 	lo, hi = lo-pad, hi+pad
-	y := func(v float64) float64 { return c.Y0 - (v-lo)/(hi-lo)*(c.Y0-c.Y1) }
+	y := func(v float64) float64 { return c.Y0 - (v/4-lo)/(hi-lo)*(c.Y0-c.Y1) }
 	step := (c.X1 - c.X0) / float64(max(len(c.Points)-1, 1))
 	var line []string
 	for i := range c.Points {
@@ -97,8 +102,9 @@ func buildChart(rows []VersionRow, metrics []string, metric string) *Chart {
 	}
 	c.Line = strings.Join(line, " ")
 	for i := 0; i < chartTicks; i++ {
-		v := lo + (hi-lo)*float64(i)/float64(chartTicks-1)
-		c.Ticks = append(c.Ticks, ChartTick{Y: y(v), Label: strconv.FormatFloat(v, 'g', 3, 64)})
+		h := lo + (hi-lo)*(float64(i)/float64(chartTicks-1)) // a quarter value
+		v := math.Max(-math.MaxFloat64, math.Min(h*4, math.MaxFloat64))
+		c.Ticks = append(c.Ticks, ChartTick{Y: c.Y0 - (h-lo)/(hi-lo)*(c.Y0-c.Y1), Label: strconv.FormatFloat(v, 'g', 3, 64)})
 	}
 	return c
 }

@@ -19,7 +19,6 @@ import (
 	"fmt"
 	"html/template"
 	"net/http"
-	"net/url"
 	"slices"
 	"sort"
 	"strconv"
@@ -161,6 +160,7 @@ func New(cl *modelreg.Client, opts Options) (*Server, error) {
 	s.mux.HandleFunc("GET /compare", s.page("compare", s.compareFromRequest))
 	s.mux.HandleFunc("GET /api/compare", s.api(s.compareFromRequest))
 	s.mux.HandleFunc("GET /assets/{file}", serveAsset)
+	s.mux.HandleFunc("/api/", apiNotFound)
 	return s, nil
 }
 
@@ -788,6 +788,20 @@ func (s *Server) api(build func(*http.Request) (any, error)) http.HandlerFunc {
 	}
 }
 
+// apiNotFound answers what no /api/ route takes, in JSON like every API
+// error: 405 (Allow: GET, HEAD) for another method, else 404.
+func apiNotFound(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		w.WriteHeader(http.StatusMethodNotAllowed)
+		_ = json.NewEncoder(w).Encode(map[string]string{"error": "method " + r.Method + " not allowed: the dashboard is read-only (GET, HEAD)"})
+		return
+	}
+	w.WriteHeader(http.StatusNotFound)
+	_ = json.NewEncoder(w).Encode(map[string]string{"error": "no API at " + r.URL.Path + ": see /api/models, /api/model, /api/version, /api/history, /api/compare"})
+}
+
 type pageData struct {
 	Title string
 	Data  any
@@ -820,7 +834,6 @@ var funcs = template.FuncMap{
 		return d
 	},
 	"bytes": size.Format,
-	"q":     url.QueryEscape,
 	"metric": func(m map[string]float64, k string) string {
 		v, ok := m[k]
 		if !ok {
