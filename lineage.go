@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -29,7 +30,23 @@ type LineageOptions struct {
 	// Keys are cosign public key files: if any is given, a downstream
 	// link counts only with a valid signature by one of them.
 	Keys []string
+	// LinkTimeout bounds the reads of one downstream link (its manifest,
+	// layer, the version it names, its signatures): a link naming a host
+	// that never answers is dropped after it, not waited on.
+	// 0 means DefaultLinkTimeout.
+	LinkTimeout time.Duration
+	// MaxLinks is how many link referrers of one node are read; the rest
+	// are listed in Dropped unread. 0 means DefaultMaxLinks.
+	MaxLinks int
 }
+
+// Defaults of LineageOptions: anyone who may push to a dataset's
+// repository can add links to it, so one link costs at most this long and
+// one node at most this many links.
+const (
+	DefaultLinkTimeout = 10 * time.Second
+	DefaultMaxLinks    = 1000
+)
 
 // Node kinds (LineageNode.Kind).
 const (
@@ -120,7 +137,13 @@ func (c *Client) Lineage(ctx context.Context, refStr string, opts LineageOptions
 	if err != nil {
 		return nil, err
 	}
-	w := &walker{c: c, keys: keys, versions: map[string]map[digest.Digest]string{}, nodes: map[string]*LineageNode{}, edges: map[LineageEdge]bool{}}
+	if opts.LinkTimeout <= 0 {
+		opts.LinkTimeout = DefaultLinkTimeout
+	}
+	if opts.MaxLinks <= 0 {
+		opts.MaxLinks = DefaultMaxLinks
+	}
+	w := &walker{c: c, keys: keys, linkTimeout: opts.LinkTimeout, maxLinks: opts.MaxLinks, versions: map[string]map[digest.Digest]string{}, nodes: map[string]*LineageNode{}, edges: map[LineageEdge]bool{}}
 	g := &LineageGraph{Root: pinned.String(), Direction: "upstream", Dropped: []DroppedLink{}}
 	if opts.Downstream {
 		g.Direction = "downstream"
@@ -181,11 +204,13 @@ type walkItem struct {
 // walker holds what one Lineage walk has seen: nodes by ID, edges, and the
 // version tags of each repository read so far.
 type walker struct {
-	c        *Client
-	keys     []signing.PublicKey
-	versions map[string]map[digest.Digest]string
-	nodes    map[string]*LineageNode
-	edges    map[LineageEdge]bool
+	linkTimeout time.Duration
+	maxLinks    int
+	c           *Client
+	keys        []signing.PublicKey
+	versions    map[string]map[digest.Digest]string
+	nodes       map[string]*LineageNode
+	edges       map[LineageEdge]bool
 }
 
 // node adds (or returns) the node of ref with manifest mv (nil when it
@@ -292,47 +317,62 @@ func (w *walker) downstream(ctx context.Context, it walkItem, n *LineageNode, g 
 			continue
 		}
 		seenLink[d.Digest] = true
-		drop := func(down, reason string) {
-			g.Dropped = append(g.Dropped, DroppedLink{Subject: n.ID, Link: d.Digest.String(), Downstream: down, Reason: reason})
-		}
-		l, err := w.readLink(ctx, it.ref, d)
-		if err != nil {
-			drop("", err.Error())
+		if len(seenLink) > w.maxLinks {
+			g.Dropped = append(g.Dropped, DroppedLink{Subject: n.ID, Link: d.Digest.String(),
+				Reason: fmt.Sprintf("more than %d links on this version: not read", w.maxLinks)})
 			continue
 		}
-		target, err := oci.ParseReference(l.Repository + "@" + l.Digest)
-		if err != nil || target.Digest == "" {
-			drop(l.Repository+"@"+l.Digest, "the link names no valid HOST/REPO@DIGEST")
-			continue
-		}
-		_, seen := w.nodes[target.String()]
-		mv, err := w.fetch(ctx, target)
-		if err != nil {
-			drop(target.String(), "the version it names cannot be read: "+err.Error())
-			continue
-		}
-		if !names(mv.Manifest.Annotations, l.Relation, it.ref.Digest) {
-			drop(target.String(), fmt.Sprintf("the version's lineage annotations do not name %s as its %s", it.ref.Digest, l.Relation))
-			continue
-		}
-		if len(w.keys) > 0 {
-			sigs, err := signing.VerifySignatures(ctx, it.ref.Name(), d.Digest, w.keys, w.c.signingOptions(it.ref))
-			if err != nil {
-				drop(target.String(), "reading its signatures: "+err.Error())
-				continue
-			}
-			if len(sigs) == 0 {
-				drop(target.String(), "no valid signature by "+joinKeys(publicKeyPaths(w.keys)))
-				continue
-			}
-		}
-		down := w.node(ctx, target, mv, nil, n.Depth+1)
-		w.edges[LineageEdge{From: n.ID, To: down.ID, Relation: l.Relation}] = true
-		if !seen {
-			next = append(next, walkItem{target, mv})
+		if item, ok := w.followLink(ctx, it, n, g, d); ok {
+			next = append(next, item)
 		}
 	}
 	return next
+}
+
+// followLink reads link referrer d of node n within the walker's link
+// timeout and, when it holds (see Client.Lineage), adds its edge; ok says
+// the version it names is new to the walk. A link that does not hold is
+// appended to g.Dropped with the reason.
+func (w *walker) followLink(ctx context.Context, it walkItem, n *LineageNode, g *LineageGraph, d ocispec.Descriptor) (item walkItem, ok bool) {
+	ctx, cancel := context.WithTimeout(ctx, w.linkTimeout)
+	defer cancel()
+	drop := func(down, reason string) {
+		g.Dropped = append(g.Dropped, DroppedLink{Subject: n.ID, Link: d.Digest.String(), Downstream: down, Reason: reason})
+	}
+	l, err := w.readLink(ctx, it.ref, d)
+	if err != nil {
+		drop("", err.Error())
+		return walkItem{}, false
+	}
+	target, err := oci.ParseReference(l.Repository + "@" + l.Digest)
+	if err != nil || target.Digest == "" {
+		drop(l.Repository+"@"+l.Digest, "the link names no valid HOST/REPO@DIGEST")
+		return walkItem{}, false
+	}
+	_, seen := w.nodes[target.String()]
+	mv, err := w.fetch(ctx, target)
+	if err != nil {
+		drop(target.String(), "the version it names cannot be read: "+err.Error())
+		return walkItem{}, false
+	}
+	if !names(mv.Manifest.Annotations, l.Relation, it.ref.Digest) {
+		drop(target.String(), fmt.Sprintf("the version's lineage annotations do not name %s as its %s", it.ref.Digest, l.Relation))
+		return walkItem{}, false
+	}
+	if len(w.keys) > 0 {
+		sigs, err := signing.VerifySignatures(ctx, it.ref.Name(), d.Digest, w.keys, w.c.signingOptions(it.ref))
+		if err != nil {
+			drop(target.String(), "reading its signatures: "+err.Error())
+			return walkItem{}, false
+		}
+		if len(sigs) == 0 {
+			drop(target.String(), "no valid signature by "+joinKeys(publicKeyPaths(w.keys)))
+			return walkItem{}, false
+		}
+	}
+	down := w.node(ctx, target, mv, nil, n.Depth+1)
+	w.edges[LineageEdge{From: n.ID, To: down.ID, Relation: l.Relation}] = true
+	return walkItem{target, mv}, !seen
 }
 
 func publicKeyPaths(keys []signing.PublicKey) []string {

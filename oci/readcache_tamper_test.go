@@ -39,7 +39,7 @@ func (w *flipWriter) Write(b []byte) (int, error) {
 }
 
 func (t *tamperer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if !t.on.Load() || !byDigestPath.MatchString(r.URL.Path) {
+	if !t.on.Load() || !byDigestPath().MatchString(r.URL.Path) {
 		t.next.ServeHTTP(w, r)
 		return
 	}

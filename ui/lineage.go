@@ -5,6 +5,7 @@ import (
 	"embed"
 	"net/http"
 	"path"
+	"time"
 
 	"github.com/modelreg/modelreg"
 )
@@ -29,6 +30,16 @@ type VersionLineage struct {
 	Error string `json:"error,omitempty"`
 }
 
+// Bounds of the version page's lineage section: links are written by
+// anyone who may push to a dataset's repository, so one page load spends
+// at most lineageTimeout on them, linkTimeout on one link and reads at
+// most maxLinks links of a node.
+const (
+	lineageTimeout = 15 * time.Second
+	linkTimeout    = 3 * time.Second
+	maxLinks       = 200
+)
+
 // lineage reads the upstream and downstream lineage of repo@dg, cached
 // like the rest of the page. Downstream links are kept when the version
 // they name really names this digest; the dashboard does not require them
@@ -36,11 +47,13 @@ type VersionLineage struct {
 func (s *Server) lineage(ctx context.Context, repo, dg string) *VersionLineage {
 	v, err := s.cached(ctx, "lineage "+repo+"@"+dg, func(ctx context.Context) (any, error) {
 		ref := repo + "@" + dg
-		up, err := s.cl.Lineage(ctx, ref, modelreg.LineageOptions{})
+		ctx, cancel := context.WithTimeout(ctx, lineageTimeout)
+		defer cancel()
+		up, err := s.cl.Lineage(ctx, ref, modelreg.LineageOptions{LinkTimeout: linkTimeout, MaxLinks: maxLinks})
 		if err != nil {
 			return nil, err
 		}
-		down, err := s.cl.Lineage(ctx, ref, modelreg.LineageOptions{Downstream: true})
+		down, err := s.cl.Lineage(ctx, ref, modelreg.LineageOptions{Downstream: true, LinkTimeout: linkTimeout, MaxLinks: maxLinks})
 		if err != nil {
 			return nil, err
 		}
