@@ -60,7 +60,7 @@ type bench struct {
 	fanout          []fanoutRow
 }
 
-func run(cfg *config) error {
+func run(cfg *config) (err error) {
 	work, err := os.MkdirTemp(cfg.dir, "modelreg-bench-")
 	if err != nil {
 		return err
@@ -107,16 +107,30 @@ func run(cfg *config) error {
 			}
 		}
 	}
+	// The seeded registries of the capped pulls hold a copy of each
+	// model per tool (40 GiB at full size): free them before the fan-out
+	// writes 8 more copies, which once filled the disk and lost the report.
+	for k, r := range b.seeded {
+		r.stop()
+		os.RemoveAll(filepath.Dir(filepath.Dir(r.root)))
+		delete(b.seeded, k)
+	}
+	var fanoutErr error
 	for _, m := range models {
 		if m.name == "large" && cfg.fanout > 0 {
-			if err := b.runFanout(m); err != nil {
-				return fmt.Errorf("fan-out: %w", err)
+			if fanoutErr = b.runFanout(m); fanoutErr != nil {
+				b.logf("fan-out failed, reporting the rest: %v", fanoutErr)
 			}
 		}
 	}
 	report := b.report(models, time.Since(started))
 	b.logf("the run took %s", time.Since(started).Round(time.Second))
 	fmt.Print(report)
+	defer func() {
+		if err == nil && fanoutErr != nil {
+			err = fmt.Errorf("fan-out: %w", fanoutErr)
+		}
+	}()
 	if cfg.out != "" {
 		return os.WriteFile(cfg.out, []byte(report), 0o644)
 	}
