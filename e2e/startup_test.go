@@ -19,13 +19,7 @@ import (
 // fail it.
 func TestStartupComputesNoHash(t *testing.T) {
 	t.Parallel()
-	needModelreg(t)
-	cmd := exec.Command(modelregBin, "version")
-	cmd.Env = append(os.Environ(), "GODEBUG=inittrace=1")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("modelreg version: %v\n%s", err, out)
-	}
+	out := initTrace(t)
 	// init PKG @T ms, C ms clock, B bytes, A allocs
 	re := regexp.MustCompile(`(?m)^init github\.com/olareg/olareg/config @\S+ ms, (\S+) ms clock, (\d+) bytes, (\d+) allocs$`)
 	m := re.FindSubmatch(out)
@@ -50,13 +44,7 @@ func TestStartupComputesNoHash(t *testing.T) {
 // machine cannot fail it.
 func TestStartupOurInitsAllocateLittle(t *testing.T) {
 	t.Parallel()
-	needModelreg(t)
-	cmd := exec.Command(modelregBin, "version")
-	cmd.Env = append(os.Environ(), "GODEBUG=inittrace=1")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("modelreg version: %v\n%s", err, out)
-	}
+	out := initTrace(t)
 	re := regexp.MustCompile(`(?m)^init (\S+) @\S+ ms, (\S+) ms clock, (\d+) bytes, (\d+) allocs$`)
 	ours := 0
 	for _, m := range re.FindAllStringSubmatch(string(out), -1) {
@@ -75,4 +63,19 @@ func TestStartupOurInitsAllocateLittle(t *testing.T) {
 	if ours == 0 {
 		t.Fatalf("no init trace line of github.com/modelreg/modelreg in:\n%s", out)
 	}
+}
+
+// initTrace runs `modelreg version` with GODEBUG=inittrace=1 and returns
+// what it printed: one line "init PKG @T ms, C ms clock, B bytes, A allocs"
+// per package init.
+func initTrace(t *testing.T) []byte {
+	t.Helper()
+	needModelreg(t)
+	cmd := exec.Command(modelregBin, "version")
+	cmd.Env = append(os.Environ(), "GODEBUG=inittrace=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("modelreg version: %v\n%s", err, out)
+	}
+	return out
 }
